@@ -1,0 +1,357 @@
+"""Per-source metadata and the target template it combines into (DESIGN §4, step 4).
+
+Each opened source is summarised as a small :class:`SourceSchema` (dims, dtypes, attributes,
+encodings and the values of its 1-D dimension coordinates). :func:`combine_schemas` checks that
+the sources fit together and builds the :class:`Template` of the target: where each source
+lands along the concat dimensions, the target encoding of every variable, and the chunking.
+Every check names the offending file. Pure: numpy in, numpy out, no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+from recipes_core.errors import SchemaError
+from recipes_core.plan.pattern import SourceKey
+from recipes_core.plan.plan import Plan, resolve_chunks
+
+# The encoding keys that define how values are stored. Everything else xarray puts in
+# ``encoding`` (netCDF chunking, zlib, the source path) describes the *source* file and must
+# not leak into the target.
+ENCODING_KEYS = ("dtype", "_FillValue", "missing_value", "scale_factor", "add_offset",
+                 "units", "calendar")
+
+
+@dataclass(frozen=True)
+class VariableSchema:
+    name: str
+    dims: tuple[str, ...]
+    shape: tuple[int, ...]
+    dtype: str
+    attrs: dict[str, Any]
+    encoding: dict[str, Any]
+    is_coord: bool
+
+
+@dataclass(frozen=True)
+class SourceSchema:
+    """What one source contributes, after transforms."""
+
+    key: SourceKey
+    url: str
+    dims: dict[str, int]
+    variables: dict[str, VariableSchema]
+    index_coords: dict[str, np.ndarray]
+    attrs: dict[str, Any]
+
+
+def _encoding(var: xr.Variable) -> dict[str, Any]:
+    return {k: var.encoding[k] for k in ENCODING_KEYS if k in var.encoding}
+
+
+def schema_of(ds: xr.Dataset, key: SourceKey, url: str) -> SourceSchema:
+    """Summarise an opened (and transformed) dataset. Loads only 1-D dimension coordinates."""
+    variables = {}
+    index_coords = {}
+    for name, var in ds.variables.items():
+        name = str(name)
+        if name in ds.dims and var.dims == (name,):
+            index_coords[name] = np.asarray(var.values)
+        variables[name] = VariableSchema(
+            name=name,
+            dims=tuple(str(d) for d in var.dims),
+            shape=tuple(int(s) for s in var.shape),
+            dtype=var.dtype.str,
+            attrs=dict(var.attrs),
+            encoding=_encoding(var),
+            is_coord=name in ds.coords,
+        )
+    return SourceSchema(
+        key=key,
+        url=url,
+        dims={str(k): int(v) for k, v in ds.sizes.items()},
+        variables=variables,
+        index_coords=index_coords,
+        attrs=dict(ds.attrs),
+    )
+
+
+@dataclass(frozen=True, eq=False)
+class Template:
+    """The target dataset's layout: everything needed to prepare the store and place pieces."""
+
+    dims: dict[str, int]
+    coords: dict[str, np.ndarray]
+    coord_vars: dict[str, VariableSchema]  # attrs and encoding of the dimension coordinates
+    variables: dict[str, VariableSchema]
+    attrs: dict[str, Any]
+    concat_dims: tuple[str, ...]
+    offsets: dict[str, tuple[int, ...]]  # concat dim -> start of each key index (+ total)
+    owners: dict[str, SourceKey]  # variables without a concat dim -> the source that writes them
+    chunks: dict[str, int]
+    notes: tuple[str, ...] = field(default=())
+
+    def region_of(self, var: VariableSchema, key: SourceKey, key_positions: Mapping[str, int],
+                  ) -> tuple[tuple[int, int], ...]:
+        """The (start, stop) box a source's copy of ``var`` fills in the target."""
+        region = []
+        for dim in var.dims:
+            if dim in self.offsets:
+                i = key[key_positions[dim]]
+                region.append((self.offsets[dim][i], self.offsets[dim][i + 1]))
+            else:
+                region.append((0, self.dims[dim]))
+        return tuple(region)
+
+    def chunk_shape(self, var: VariableSchema) -> tuple[int, ...]:
+        return tuple(self.chunks[d] for d in var.dims)
+
+    @property
+    def nbytes(self) -> int:
+        return sum(
+            int(np.prod([self.dims[d] for d in v.dims], dtype=np.int64)) * np.dtype(v.dtype).itemsize
+            for v in self.variables.values()
+        )
+
+
+def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
+    if a.shape != b.shape:
+        return f"{a.size} values instead of {b.size}"
+    diff = np.flatnonzero(~((a == b) | ((a != a) & (b != b))))
+    i = int(diff[0])
+    return f"position {i}: {a[i]!r} instead of {b[i]!r}"
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.shape != b.shape or a.dtype.kind != b.dtype.kind:
+        return False
+    if a.dtype.kind == "f":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    return bool(np.array_equal(a, b))
+
+
+def _check_monotonic(dim: str, values: np.ndarray, starts: Sequence[int],
+                     urls: Sequence[str]) -> None:
+    """The concat coordinate must be strictly monotonic: no gaps in order, no duplicates."""
+    if values.size < 2:
+        return
+    try:
+        step = np.diff(values)
+    except TypeError:  # cftime objects subtract fine; other objects cannot be checked
+        return
+    zero = step[0] * 0
+    increasing = bool(step[0] > zero)
+    bad = np.flatnonzero(step <= zero) if increasing else np.flatnonzero(step >= zero)
+    if bad.size == 0:
+        return
+    i = int(bad[0])
+    file_of = lambda position: urls[int(np.searchsorted(starts, position, side="right")) - 1]  # noqa: E731
+    kind = "repeats" if values[i + 1] == values[i] else "goes backwards"
+    raise SchemaError(
+        f"the '{dim}' coordinate {kind} at position {i + 1}: {values[i]} then {values[i + 1]} "
+        f"(in {file_of(i)} and {file_of(i + 1)})",
+        where=file_of(i + 1),
+        fix=f"'{dim}' must be strictly {'increasing' if increasing else 'decreasing'} across "
+        "files: check the pattern's dates and items_per_file, or remove the duplicate file.",
+    )
+
+
+def target_encoding(var: VariableSchema) -> tuple[dict[str, Any], str | None]:
+    """The stored encoding of a variable, and a note when something had to be dropped."""
+    encoding = dict(var.encoding)
+    note = None
+    fill, missing = encoding.get("_FillValue"), encoding.get("missing_value")
+    if fill is not None and missing is not None and not _same(np.asarray(fill), np.asarray(missing)):
+        # Both mark missing data when decoding, so values are already NaN; a store can have
+        # only one fill value, and the masked points are the same either way.
+        encoding.pop("missing_value")
+        note = (f"{var.name}: dropped missing_value={missing!r}, which conflicts with "
+                f"_FillValue={fill!r} (both decode to NaN)")
+    if var.dtype[1] not in "fc" and "_FillValue" not in encoding and np.dtype(var.dtype).kind != "M":
+        encoding["_FillValue"] = None  # integers and strings keep no fill unless the source had one
+    return encoding, note
+
+
+def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
+    """Check that the sources fit together and build the target template."""
+    if not schemas:
+        raise SchemaError("no sources to combine", fix="check the recipe's source dims.")
+    schemas = sorted(schemas, key=lambda s: s.key)
+    first = schemas[0]
+    positions = {d.name: i for i, d in enumerate(plan.pattern.dims)}
+    concat_dims = tuple(d.name for d in plan.concat_dims)
+
+    for schema in schemas:
+        for dim in concat_dims:
+            if dim not in schema.dims:
+                raise SchemaError(
+                    f"the source has no dimension '{dim}' to concatenate along "
+                    f"(its dimensions: {', '.join(schema.dims) or 'none'})",
+                    where=schema.url,
+                    fix=f"add the transform `expand_dims: {{dim: {dim}, from_key: true}}`, or "
+                    "rename the file's dimension to match the pattern.",
+                )
+            if dim not in schema.index_coords:
+                raise SchemaError(
+                    f"the source has dimension '{dim}' but no '{dim}' coordinate to order it by",
+                    where=schema.url,
+                    fix=f"give the files a '{dim}' coordinate (expand_dims with from_key).",
+                )
+
+    # Where each key along each concat dim lands: all sources at one key must agree.
+    offsets: dict[str, tuple[int, ...]] = {}
+    coords: dict[str, np.ndarray] = {}
+    for pdim in plan.concat_dims:
+        dim, p = pdim.name, positions[pdim.name]
+        by_index: dict[int, SourceSchema] = {}
+        for schema in schemas:
+            i = schema.key[p]
+            ref = by_index.setdefault(i, schema)
+            if ref is not schema and not _same(schema.index_coords[dim], ref.index_coords[dim]):
+                raise SchemaError(
+                    f"'{dim}' differs from {ref.url} at the same key "
+                    f"({_first_difference(schema.index_coords[dim], ref.index_coords[dim])})",
+                    where=schema.url,
+                    fix="files at the same key of a concat dimension must share its coordinate.",
+                )
+        missing = [pdim.label(i) for i in range(len(pdim)) if i not in by_index]
+        if missing:
+            raise SchemaError(f"no source for {dim} = {', '.join(missing[:5])}",
+                              fix="check the pattern.")
+        lengths = [by_index[i].dims[dim] for i in range(len(pdim))]
+        if pdim.items_per_file is not None:
+            for i, n in enumerate(lengths):
+                if n != pdim.items_per_file:
+                    raise SchemaError(
+                        f"the source has {n} steps along '{dim}' but the recipe says "
+                        f"items_per_file: {pdim.items_per_file}",
+                        where=by_index[i].url,
+                        fix=f"set items_per_file to {n} if every file has {n} steps, or remove "
+                        "it to let each file say how many it holds.",
+                    )
+        starts = tuple(int(x) for x in np.concatenate([[0], np.cumsum(lengths)]))
+        offsets[dim] = starts
+        values = np.concatenate([by_index[i].index_coords[dim] for i in range(len(pdim))])
+        _check_monotonic(dim, values, starts[:-1], [by_index[i].url for i in range(len(pdim))])
+        coords[dim] = values
+
+    # Every other dimension must have the same size and coordinate in every source.
+    dims: dict[str, int] = {}
+    for schema in schemas:
+        for dim, size in schema.dims.items():
+            if dim in offsets:
+                continue
+            if dim not in dims:
+                dims[dim] = size
+                if dim in schema.index_coords:
+                    coords[dim] = schema.index_coords[dim]
+                continue
+            if size != dims[dim]:
+                raise SchemaError(
+                    f"dimension '{dim}' has size {size} here but {dims[dim]} in {first.url}: "
+                    "the source is on a different grid",
+                    where=schema.url,
+                    fix="all sources must share one grid; regrid the odd file upstream or select "
+                    f"a common region with `sel` / `isel` on '{dim}'.",
+                )
+            if dim in schema.index_coords and dim in coords and not _same(
+                schema.index_coords[dim], coords[dim]
+            ):
+                raise SchemaError(
+                    f"coordinate '{dim}' differs from {first.url} "
+                    f"({_first_difference(schema.index_coords[dim], coords[dim])}): "
+                    "the source is on a different grid",
+                    where=schema.url,
+                    fix="all sources must share one grid; regrid the odd file upstream.",
+                )
+    all_dims = {d: int(offsets[d][-1]) for d in concat_dims} | dims
+    ordered_dims = {d: all_dims[d] for d in _dim_order(schemas, concat_dims)}
+
+    # Variables: the first source that has one defines it; later ones must agree.
+    variables: dict[str, VariableSchema] = {}
+    coord_vars: dict[str, VariableSchema] = {}
+    owners: dict[str, SourceKey] = {}
+    seen_at: dict[str, set[tuple[int, ...]]] = {}
+    notes: list[str] = []
+    for schema in schemas:
+        for name, var in schema.variables.items():
+            if name in coords and var.dims == (name,):
+                if name not in coord_vars:
+                    encoding = {k: v for k, v in var.encoding.items()
+                                if k in ("units", "calendar", "dtype")}
+                    coord_vars[name] = VariableSchema(
+                        name, var.dims, (all_dims[name],), var.dtype, var.attrs, encoding, True)
+                continue
+            ref = variables.get(name)
+            if ref is None:
+                encoding, note = target_encoding(var)
+                if note:
+                    notes.append(note)
+                variables[name] = VariableSchema(
+                    name, var.dims, tuple(all_dims[d] for d in var.dims), var.dtype,
+                    var.attrs, encoding, var.is_coord,
+                )
+                if not set(var.dims) & set(concat_dims):
+                    owners[name] = schema.key
+                seen_at[name] = set()
+            elif ref.dims != var.dims or ref.dtype != var.dtype:
+                raise SchemaError(
+                    f"variable '{name}' is {var.dtype} over {var.dims} here but {ref.dtype} over "
+                    f"{ref.dims} in an earlier source",
+                    where=schema.url,
+                    fix="make the sources agree, e.g. with `astype` or `rename` transforms.",
+                )
+            concat_here = tuple(schema.key[positions[d]] for d in var.dims if d in offsets)
+            seen_at[name].add(concat_here)
+
+    for name, var in variables.items():
+        if name in owners:
+            continue
+        needed = int(np.prod([len(plan.pattern.dim(d)) for d in var.dims if d in offsets]))
+        if len(seen_at[name]) != needed:
+            raise SchemaError(
+                f"variable '{name}' is missing from some sources along "
+                f"{', '.join(d for d in var.dims if d in offsets)} "
+                f"({len(seen_at[name])} of {needed} keys have it)",
+                fix="every file along a concat dimension must hold the same variables; drop "
+                f"'{name}' with `drop_variables` if it is not in every file.",
+            )
+
+    step_bytes = 0
+    for var in variables.values():
+        if set(var.dims) & set(concat_dims):
+            other = [all_dims[d] for d in var.dims if d not in offsets]
+            step_bytes = max(step_bytes, int(np.prod(other, dtype=np.int64)) *
+                             np.dtype(var.dtype).itemsize)
+    target = plan.recipe.target
+    chunks = resolve_chunks(
+        target.chunks, int(target.chunk_size) if target.chunk_size else None,
+        ordered_dims, concat_dims, step_bytes,
+    )
+    return Template(
+        dims=ordered_dims,
+        coords=coords,
+        coord_vars=coord_vars,
+        variables=variables,
+        attrs=dict(first.attrs),
+        concat_dims=concat_dims,
+        offsets=offsets,
+        owners=owners,
+        chunks=chunks,
+        notes=tuple(notes),
+    )
+
+
+def _dim_order(schemas: Sequence[SourceSchema], concat_dims: tuple[str, ...]) -> list[str]:
+    """Dimensions in the order the sources list them (the first source first)."""
+    order: list[str] = []
+    for schema in schemas:
+        for dim in schema.dims:
+            if dim not in order:
+                order.append(dim)
+    return order

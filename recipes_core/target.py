@@ -1,0 +1,191 @@
+"""The Zarr target: prepare it once from the template, write whole chunks, finalise.
+
+Preparation writes every array's metadata and the dimension coordinates before any data, so
+workers never create arrays (DESIGN §4, step 5). Each write fills one whole chunk (or shard)
+from the pieces grouped for it, so no chunk is ever written partially by two tasks, and a
+retried task writes the same bytes again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+
+import dask.array as dsa
+import numpy as np
+import xarray as xr
+import zarr
+from xarray.backends.zarr import encode_zarr_variable
+
+from recipes_core.errors import TargetError
+from recipes_core.model import Codec, Target
+from recipes_core.plan.chunks import ChunkGrid, split_region
+from recipes_core.plan.pattern import SourceKey
+from recipes_core.schema import Template, VariableSchema
+
+ChunkKey = tuple[str, tuple[int, ...]]
+Fragment = tuple[tuple[tuple[int, int], ...], np.ndarray]  # (slices within the chunk, data)
+
+warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
+
+
+def compressors(codec: Codec, zarr_format: int) -> list[Any] | None:
+    """The compressor list for xarray's zarr encoding, per Zarr format."""
+    if codec.name == "none":
+        return None
+    if zarr_format == 3:
+        from zarr import codecs
+
+        if codec.name == "blosc":
+            return [codecs.BloscCodec(cname=codec.cname, clevel=codec.clevel, shuffle=codec.shuffle)]
+        if codec.name == "zstd":
+            return [codecs.ZstdCodec(level=codec.level if codec.level is not None else 0)]
+        return [codecs.GzipCodec(level=codec.level if codec.level is not None else 5)]
+    import numcodecs
+
+    if codec.name == "blosc":
+        shuffle = {"shuffle": 1, "bitshuffle": 2, "noshuffle": 0}[codec.shuffle]
+        return [numcodecs.Blosc(cname=codec.cname, clevel=codec.clevel, shuffle=shuffle)]
+    if codec.name == "zstd":
+        return [numcodecs.Zstd(level=codec.level if codec.level is not None else 0)]
+    return [numcodecs.GZip(level=codec.level if codec.level is not None else 5)]
+
+
+def write_shape(template: Template, var: VariableSchema, target: Target) -> tuple[int, ...]:
+    """The unit a task writes whole: the shard when sharding, else the chunk."""
+    chunks = template.chunk_shape(var)
+    if not target.shards:
+        return chunks
+    return tuple(
+        min(target.shards.get(d, c), size) if target.shards.get(d) else c
+        for d, c, size in zip(var.dims, chunks, var.shape, strict=True)
+    )
+
+
+def template_dataset(template: Template, target: Target) -> tuple[xr.Dataset, dict[str, Any]]:
+    """An xarray skeleton of the target (lazy zeros for data) and its encoding."""
+    coords = {}
+    encoding: dict[str, Any] = {}
+    for name, values in template.coords.items():
+        meta = template.coord_vars.get(name)
+        coords[name] = xr.Variable((name,), values, attrs=meta.attrs if meta else {})
+        enc = dict(meta.encoding) if meta else {}
+        enc["chunks"] = (max(1, len(values)),)  # one chunk: opening stays fast (DESIGN §9)
+        enc.setdefault("_FillValue", None)
+        encoding[name] = enc
+    ds = xr.Dataset(coords=coords, attrs=template.attrs)
+    codec = compressors(target.codec, target.zarr_format)
+    for name, var in template.variables.items():
+        chunks = template.chunk_shape(var)
+        data = dsa.zeros(var.shape, dtype=var.dtype, chunks=chunks or ())
+        ds[name] = xr.Variable(var.dims, data, attrs=var.attrs)
+        enc = dict(var.encoding)
+        enc["chunks"] = chunks
+        enc["compressors"] = codec
+        if target.shards and target.zarr_format == 3:
+            enc["shards"] = write_shape(template, var, target)
+        encoding[name] = enc
+    ds = ds.set_coords([n for n, v in template.variables.items() if v.is_coord])
+    return ds, encoding
+
+
+def template_digest(template: Template, target: Target) -> str:
+    """A digest of everything that fixes the store's layout, to refuse mismatched resumes."""
+    h = hashlib.sha256()
+    for name in sorted(template.coords):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(template.coords[name]).tobytes())
+    layout = {
+        "dims": template.dims,
+        "vars": {n: [v.dims, v.dtype, repr(sorted(v.encoding.items()))]
+                 for n, v in sorted(template.variables.items())},
+        "chunks": template.chunks,
+        "target": target.model_dump(mode="json"),
+    }
+    h.update(json.dumps(layout, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def prepare_target(store: str, template: Template, target: Target) -> None:
+    """Create every array and write the dimension coordinates. Runs once, before any data."""
+    ds, encoding = template_dataset(template, target)
+    try:
+        ds.to_zarr(store, mode="w", compute=False, zarr_format=target.zarr_format,
+                   consolidated=False, encoding=encoding)
+    except Exception as err:
+        raise TargetError(f"could not prepare the Zarr store: {type(err).__name__}: {err}",
+                          where=store, fix="check the target's encoding and codec.") from None
+
+
+def fragments(ds: xr.Dataset, template: Template, target: Target, key: SourceKey,
+              key_positions: Mapping[str, int]) -> Iterator[tuple[ChunkKey, Fragment]]:
+    """Encode a source's variables and cut them into the pieces of each target chunk."""
+    for name, var in template.variables.items():
+        if name not in ds.variables:
+            continue
+        owner = template.owners.get(name)
+        if owner is not None and owner != key:
+            continue  # a variable without a concat dim is written by its first source only
+        source = ds.variables[name].copy(deep=False)
+        source.encoding = dict(var.encoding)
+        encoded = np.asarray(encode_zarr_variable(source, name=name).values)
+        region = template.region_of(var, key, key_positions)
+        grid = ChunkGrid(var.shape, write_shape(template, var, target))
+        for piece in split_region(region, grid):
+            within = tuple((s.start, s.stop) for s in piece.within)
+            yield (name, piece.chunk), (within, encoded[piece.source])
+
+
+class ChunkWriter:
+    """Writes whole chunks into a prepared store; keeps its arrays open between calls."""
+
+    def __init__(self, store: str) -> None:
+        self.store = store
+        self._arrays: dict[str, zarr.Array] = {}
+
+    def array(self, name: str) -> zarr.Array:
+        if name not in self._arrays:
+            self._arrays[name] = zarr.open_array(self.store, path=name, mode="r+")
+        return self._arrays[name]
+
+    def write(self, key: ChunkKey, pieces: Iterable[Fragment]) -> int:
+        """Assemble the pieces of one chunk and write it whole; return the bytes written."""
+        name, index = key
+        array = self.array(name)
+        grid = ChunkGrid(tuple(array.shape), _write_unit(array))
+        region = grid.region(index)
+        shape = grid.chunk_shape(index)
+        buffer = np.empty(shape, dtype=array.dtype)
+        covered = 0
+        for within, data in pieces:
+            slices = tuple(slice(a, b) for a, b in within)
+            buffer[slices] = data
+            covered += data.size
+        expected = int(np.prod(shape, dtype=np.int64))
+        if covered != expected:
+            raise TargetError(
+                f"chunk {index} of '{name}' received {covered} of {expected} values",
+                where=f"{self.store}/{name}",
+                fix="this is a planning bug; please report it with the recipe.",
+            )
+        array[region] = buffer
+        return buffer.nbytes
+
+
+def _write_unit(array: zarr.Array) -> tuple[int, ...]:
+    shards = getattr(array, "shards", None)
+    return tuple(shards) if shards else tuple(array.chunks)
+
+
+def finalise_target(store: str) -> None:
+    """Consolidate metadata so that opening the store reads one document."""
+    zarr.consolidate_metadata(store)
+
+
+def store_exists(store: str) -> bool:
+    return os.path.exists(os.path.join(store, "zarr.json")) or os.path.exists(
+        os.path.join(store, ".zgroup"))
