@@ -21,7 +21,7 @@ from typing import Any
 
 from recipes_core.errors import TargetError
 from recipes_core.plan.plan import Plan
-from recipes_core.storage import AccessPolicy
+from recipes_core.storage import AccessPolicy, check_url
 
 VERSION_DIR = re.compile(r"^v(\d+)$")
 
@@ -94,10 +94,15 @@ def bake(
 
     from recipes_core.pipeline import Bake, BakeSpec
 
+    policy = policy or AccessPolicy()
+    # Refuse disallowed sources before anything is written or fetched (DESIGN §6, promise 6).
+    for _key, url in plan.pattern.items():
+        check_url(url, policy, resolve=False)
     target_root = os.path.abspath(target_root)
     if os.path.exists(target_root) and not os.path.isdir(target_root):
-        raise TargetError("the target is not a directory", where=target_root,
-                          fix="pass a directory to --target.")
+        raise TargetError(
+            "the target is not a directory", where=target_root, fix="pass a directory to --target."
+        )
     dataset_dir = os.path.join(target_root, plan.id)
     plan_hash = plan.hash
     version, existing = choose_version(dataset_dir, plan_hash)
@@ -114,7 +119,7 @@ def bake(
         "pruned": plan.pruned,
     }
     write_state(version_dir, state)
-    spec = BakeSpec(plan=plan, store=store, cache_dir=cache_dir, policy=policy or AccessPolicy())
+    spec = BakeSpec(plan=plan, store=store, cache_dir=cache_dir, policy=policy)
     args = pipeline_args or ["--runner=DirectRunner", "--direct_num_workers=1"]
     started = time.monotonic()
     try:
@@ -128,12 +133,23 @@ def bake(
         raise
     seconds = time.monotonic() - started
     counters = _counters(result)
-    state.update(status="complete", ended=_now(), seconds=round(seconds, 3), counters=counters,
-                 reused_version=existing)
+    state.update(
+        status="complete",
+        ended=_now(),
+        seconds=round(seconds, 3),
+        counters=counters,
+        reused_version=existing,
+    )
     write_state(version_dir, state)
-    return BakeResult(store=store, version=version, plan_hash=plan_hash, seconds=seconds,
-                      bytes_written=counters.get("bytes_written", 0), sources=plan.nsources,
-                      counters=counters)
+    return BakeResult(
+        store=store,
+        version=version,
+        plan_hash=plan_hash,
+        seconds=seconds,
+        bytes_written=counters.get("bytes_written", 0),
+        sources=plan.nsources,
+        counters=counters,
+    )
 
 
 def _counters(result: Any) -> dict[str, int]:

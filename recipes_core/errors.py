@@ -41,7 +41,7 @@ class RecipeError(ArcoError):
 
 
 class RecipeValidationError(RecipeError):
-    """A recipe failed validation; ``problems`` holds one message per problem, each with its line."""
+    """A recipe failed validation; ``problems`` holds one message per problem, with its line."""
 
     def __init__(
         self,

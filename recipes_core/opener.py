@@ -53,8 +53,13 @@ def open_kwargs(fmt: str, options: OpenOptions) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def open_source(path: str, fmt: str, options: OpenOptions, *, url: str | None = None,
-                ) -> Iterator[xr.Dataset]:
+def open_source(
+    path: str,
+    fmt: str,
+    options: OpenOptions,
+    *,
+    url: str | None = None,
+) -> Iterator[xr.Dataset]:
     """Open one source file; errors name the source URL and suggest a fix."""
     where = url or path
     try:
@@ -62,8 +67,11 @@ def open_source(path: str, fmt: str, options: OpenOptions, *, url: str | None = 
             warnings.simplefilter("ignore", category=xr.SerializationWarning)
             ds = xr.open_dataset(path, **open_kwargs(fmt, options))
     except FileNotFoundError:
-        raise SourceError(f"the staged file {path} is missing", where=where,
-                          fix="re-run the bake; the staging cache may have been cleaned.") from None
+        raise SourceError(
+            f"the staged file {path} is missing",
+            where=where,
+            fix="re-run the bake; the staging cache may have been cleaned.",
+        ) from None
     except Exception as err:
         raise SourceError(
             f"could not open the source as {fmt}: {type(err).__name__}: {err}",
@@ -82,8 +90,12 @@ def key_mapping(plan: Plan, key: tuple[int, ...]) -> Mapping[str, Any]:
 
 
 @contextlib.contextmanager
-def open_transformed(plan: Plan, key: tuple[int, ...], path: str, url: str,
-                     ) -> Iterator[xr.Dataset]:
+def open_transformed(
+    plan: Plan,
+    key: tuple[int, ...],
+    path: str,
+    url: str,
+) -> Iterator[xr.Dataset]:
     """Open a staged source and apply the recipe's transforms to it."""
     source = plan.recipe.source
     with open_source(path, source.format, source.open, url=url) as ds:

@@ -72,7 +72,9 @@ def _sel(ds: xr.Dataset, step: t.Sel, key: Any) -> xr.Dataset:
     indexers: dict[str, Any] = {}
     for dim, spec in step.sel.items():
         if isinstance(spec, t.Bound):
-            indexers[dim] = slice(_label(ds, dim, spec.start), _label(ds, dim, spec.stop), spec.step)
+            indexers[dim] = slice(
+                _label(ds, dim, spec.start), _label(ds, dim, spec.stop), spec.step
+            )
         else:
             indexers[dim] = _label(ds, dim, spec)
     return ds.sel(indexers)
@@ -81,7 +83,8 @@ def _sel(ds: xr.Dataset, step: t.Sel, key: Any) -> xr.Dataset:
 def _isel(ds: xr.Dataset, step: t.Isel, key: Any) -> xr.Dataset:
     _missing(ds, list(step.isel), "dimension(s)")
     indexers = {
-        dim: slice(spec.start, spec.stop, spec.step) if isinstance(spec, t.PositionalBound)
+        dim: slice(spec.start, spec.stop, spec.step)
+        if isinstance(spec, t.PositionalBound)
         else spec
         for dim, spec in step.isel.items()
     }
@@ -157,7 +160,10 @@ assert set(_APPLY) == set(t.TRANSFORM_NAMES), "every registered transform needs 
 
 
 def apply_transforms(
-    ds: xr.Dataset, steps: Sequence[Any], *, key: Mapping[str, Any] | None = None,
+    ds: xr.Dataset,
+    steps: Sequence[Any],
+    *,
+    key: Mapping[str, Any] | None = None,
     where: str = "",
 ) -> xr.Dataset:
     """Apply the recipe's transforms in order. ``key`` maps pattern dims to this file's keys."""

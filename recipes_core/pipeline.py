@@ -21,8 +21,16 @@ from recipes_core.plan.pattern import SourceKey
 from recipes_core.plan.plan import Plan
 from recipes_core.schema import SourceSchema, Template, combine_schemas, schema_of
 from recipes_core.storage import AccessPolicy, StagedSource, Stager
-from recipes_core.target import ChunkKey, ChunkWriter, Fragment, finalise_target, fragments, \
-    prepare_target
+from recipes_core.target import (
+    ChunkKey,
+    ChunkWriter,
+    Fragment,
+    finalise_target,
+    fragments,
+    prepare_target,
+    store_exists,
+    template_digest,
+)
 
 NAMESPACE = "arco"
 
@@ -35,7 +43,6 @@ class BakeSpec:
     store: str
     cache_dir: str
     policy: AccessPolicy
-    resume: bool = False  # the store exists with this exact template: keep it, rewrite chunks
 
     def pin_for(self, url: str) -> str | None:
         pins = self.plan.recipe.source.sha256 or {}
@@ -68,14 +75,32 @@ def read_schema(element: tuple[SourceKey, StagedSource], plan: Plan) -> SourceSc
 
 
 def prepare(schemas: list[SourceSchema], spec: BakeSpec) -> Template:
+    """Combine the schemas and create the store, unless it already holds this exact layout.
+
+    A re-run of the same plan over the same sources finds the same template digest and keeps
+    the store (every chunk is then rewritten with identical bytes); anything else starts over.
+    """
     template = combine_schemas(spec.plan, schemas)
-    if not spec.resume:
-        prepare_target(spec.store, template, spec.plan.recipe.target)
+    target = spec.plan.recipe.target
+    digest = template_digest(template, target)
+    marker = os.path.join(os.path.dirname(spec.store), "template.sha256")
+    try:
+        with open(marker, encoding="utf-8") as f:
+            same = f.read().strip() == digest
+    except FileNotFoundError:
+        same = False
+    if not (same and store_exists(spec.store)):
+        prepare_target(spec.store, template, target)
+        with open(marker, "w", encoding="utf-8") as f:
+            f.write(digest + "\n")
     return template
 
 
-def split(element: tuple[SourceKey, StagedSource], spec: BakeSpec, template: Template,
-          ) -> Iterator[tuple[ChunkKey, Fragment]]:
+def split(
+    element: tuple[SourceKey, StagedSource],
+    spec: BakeSpec,
+    template: Template,
+) -> Iterator[tuple[ChunkKey, Fragment]]:
     key, staged = element
     positions = {d.name: i for i, d in enumerate(spec.plan.pattern.dims)}
     with open_transformed(spec.plan, key, staged.path, staged.url) as ds:

@@ -23,8 +23,15 @@ from recipes_core.plan.plan import Plan, resolve_chunks
 # The encoding keys that define how values are stored. Everything else xarray puts in
 # ``encoding`` (netCDF chunking, zlib, the source path) describes the *source* file and must
 # not leak into the target.
-ENCODING_KEYS = ("dtype", "_FillValue", "missing_value", "scale_factor", "add_offset",
-                 "units", "calendar")
+ENCODING_KEYS = (
+    "dtype",
+    "_FillValue",
+    "missing_value",
+    "scale_factor",
+    "add_offset",
+    "units",
+    "calendar",
+)
 
 
 @dataclass(frozen=True)
@@ -96,8 +103,12 @@ class Template:
     chunks: dict[str, int]
     notes: tuple[str, ...] = field(default=())
 
-    def region_of(self, var: VariableSchema, key: SourceKey, key_positions: Mapping[str, int],
-                  ) -> tuple[tuple[int, int], ...]:
+    def region_of(
+        self,
+        var: VariableSchema,
+        key: SourceKey,
+        key_positions: Mapping[str, int],
+    ) -> tuple[tuple[int, int], ...]:
         """The (start, stop) box a source's copy of ``var`` fills in the target."""
         region = []
         for dim in var.dims:
@@ -114,7 +125,8 @@ class Template:
     @property
     def nbytes(self) -> int:
         return sum(
-            int(np.prod([self.dims[d] for d in v.dims], dtype=np.int64)) * np.dtype(v.dtype).itemsize
+            int(np.prod([self.dims[d] for d in v.dims], dtype=np.int64))
+            * np.dtype(v.dtype).itemsize
             for v in self.variables.values()
         )
 
@@ -135,8 +147,9 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def _check_monotonic(dim: str, values: np.ndarray, starts: Sequence[int],
-                     urls: Sequence[str]) -> None:
+def _check_monotonic(
+    dim: str, values: np.ndarray, starts: Sequence[int], urls: Sequence[str]
+) -> None:
     """The concat coordinate must be strictly monotonic: no gaps in order, no duplicates."""
     if values.size < 2:
         return
@@ -166,13 +179,23 @@ def target_encoding(var: VariableSchema) -> tuple[dict[str, Any], str | None]:
     encoding = dict(var.encoding)
     note = None
     fill, missing = encoding.get("_FillValue"), encoding.get("missing_value")
-    if fill is not None and missing is not None and not _same(np.asarray(fill), np.asarray(missing)):
+    if (
+        fill is not None
+        and missing is not None
+        and not _same(np.asarray(fill), np.asarray(missing))
+    ):
         # Both mark missing data when decoding, so values are already NaN; a store can have
         # only one fill value, and the masked points are the same either way.
         encoding.pop("missing_value")
-        note = (f"{var.name}: dropped missing_value={missing!r}, which conflicts with "
-                f"_FillValue={fill!r} (both decode to NaN)")
-    if var.dtype[1] not in "fc" and "_FillValue" not in encoding and np.dtype(var.dtype).kind != "M":
+        note = (
+            f"{var.name}: dropped missing_value={missing!r}, which conflicts with "
+            f"_FillValue={fill!r} (both decode to NaN)"
+        )
+    if (
+        var.dtype[1] not in "fc"
+        and "_FillValue" not in encoding
+        and np.dtype(var.dtype).kind != "M"
+    ):
         encoding["_FillValue"] = None  # integers and strings keep no fill unless the source had one
     return encoding, note
 
@@ -221,8 +244,9 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
                 )
         missing = [pdim.label(i) for i in range(len(pdim)) if i not in by_index]
         if missing:
-            raise SchemaError(f"no source for {dim} = {', '.join(missing[:5])}",
-                              fix="check the pattern.")
+            raise SchemaError(
+                f"no source for {dim} = {', '.join(missing[:5])}", fix="check the pattern."
+            )
         lengths = [by_index[i].dims[dim] for i in range(len(pdim))]
         if pdim.items_per_file is not None:
             for i, n in enumerate(lengths):
@@ -259,8 +283,10 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
                     fix="all sources must share one grid; regrid the odd file upstream or select "
                     f"a common region with `sel` / `isel` on '{dim}'.",
                 )
-            if dim in schema.index_coords and dim in coords and not _same(
-                schema.index_coords[dim], coords[dim]
+            if (
+                dim in schema.index_coords
+                and dim in coords
+                and not _same(schema.index_coords[dim], coords[dim])
             ):
                 raise SchemaError(
                     f"coordinate '{dim}' differs from {first.url} "
@@ -282,10 +308,12 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
         for name, var in schema.variables.items():
             if name in coords and var.dims == (name,):
                 if name not in coord_vars:
-                    encoding = {k: v for k, v in var.encoding.items()
-                                if k in ("units", "calendar", "dtype")}
+                    encoding = {
+                        k: v for k, v in var.encoding.items() if k in ("units", "calendar", "dtype")
+                    }
                     coord_vars[name] = VariableSchema(
-                        name, var.dims, (all_dims[name],), var.dtype, var.attrs, encoding, True)
+                        name, var.dims, (all_dims[name],), var.dtype, var.attrs, encoding, True
+                    )
                 continue
             ref = variables.get(name)
             if ref is None:
@@ -293,8 +321,13 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
                 if note:
                     notes.append(note)
                 variables[name] = VariableSchema(
-                    name, var.dims, tuple(all_dims[d] for d in var.dims), var.dtype,
-                    var.attrs, encoding, var.is_coord,
+                    name,
+                    var.dims,
+                    tuple(all_dims[d] for d in var.dims),
+                    var.dtype,
+                    var.attrs,
+                    encoding,
+                    var.is_coord,
                 )
                 if not set(var.dims) & set(concat_dims):
                     owners[name] = schema.key
@@ -326,12 +359,16 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
     for var in variables.values():
         if set(var.dims) & set(concat_dims):
             other = [all_dims[d] for d in var.dims if d not in offsets]
-            step_bytes = max(step_bytes, int(np.prod(other, dtype=np.int64)) *
-                             np.dtype(var.dtype).itemsize)
+            step_bytes = max(
+                step_bytes, int(np.prod(other, dtype=np.int64)) * np.dtype(var.dtype).itemsize
+            )
     target = plan.recipe.target
     chunks = resolve_chunks(
-        target.chunks, int(target.chunk_size) if target.chunk_size else None,
-        ordered_dims, concat_dims, step_bytes,
+        target.chunks,
+        int(target.chunk_size) if target.chunk_size else None,
+        ordered_dims,
+        concat_dims,
+        step_bytes,
     )
     return Template(
         dims=ordered_dims,

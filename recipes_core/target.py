@@ -41,7 +41,9 @@ def compressors(codec: Codec, zarr_format: int) -> list[Any] | None:
         from zarr import codecs
 
         if codec.name == "blosc":
-            return [codecs.BloscCodec(cname=codec.cname, clevel=codec.clevel, shuffle=codec.shuffle)]
+            return [
+                codecs.BloscCodec(cname=codec.cname, clevel=codec.clevel, shuffle=codec.shuffle)
+            ]
         if codec.name == "zstd":
             return [codecs.ZstdCodec(level=codec.level if codec.level is not None else 0)]
         return [codecs.GzipCodec(level=codec.level if codec.level is not None else 5)]
@@ -101,8 +103,10 @@ def template_digest(template: Template, target: Target) -> str:
         h.update(np.ascontiguousarray(template.coords[name]).tobytes())
     layout = {
         "dims": template.dims,
-        "vars": {n: [v.dims, v.dtype, repr(sorted(v.encoding.items()))]
-                 for n, v in sorted(template.variables.items())},
+        "vars": {
+            n: [v.dims, v.dtype, repr(sorted(v.encoding.items()))]
+            for n, v in sorted(template.variables.items())
+        },
         "chunks": template.chunks,
         "target": target.model_dump(mode="json"),
     }
@@ -114,15 +118,29 @@ def prepare_target(store: str, template: Template, target: Target) -> None:
     """Create every array and write the dimension coordinates. Runs once, before any data."""
     ds, encoding = template_dataset(template, target)
     try:
-        ds.to_zarr(store, mode="w", compute=False, zarr_format=target.zarr_format,
-                   consolidated=False, encoding=encoding)
+        ds.to_zarr(
+            store,
+            mode="w",
+            compute=False,
+            zarr_format=target.zarr_format,
+            consolidated=False,
+            encoding=encoding,
+        )
     except Exception as err:
-        raise TargetError(f"could not prepare the Zarr store: {type(err).__name__}: {err}",
-                          where=store, fix="check the target's encoding and codec.") from None
+        raise TargetError(
+            f"could not prepare the Zarr store: {type(err).__name__}: {err}",
+            where=store,
+            fix="check the target's encoding and codec.",
+        ) from None
 
 
-def fragments(ds: xr.Dataset, template: Template, target: Target, key: SourceKey,
-              key_positions: Mapping[str, int]) -> Iterator[tuple[ChunkKey, Fragment]]:
+def fragments(
+    ds: xr.Dataset,
+    template: Template,
+    target: Target,
+    key: SourceKey,
+    key_positions: Mapping[str, int],
+) -> Iterator[tuple[ChunkKey, Fragment]]:
     """Encode a source's variables and cut them into the pieces of each target chunk."""
     for name, var in template.variables.items():
         if name not in ds.variables:
@@ -188,4 +206,5 @@ def finalise_target(store: str) -> None:
 
 def store_exists(store: str) -> bool:
     return os.path.exists(os.path.join(store, "zarr.json")) or os.path.exists(
-        os.path.join(store, ".zgroup"))
+        os.path.join(store, ".zgroup")
+    )

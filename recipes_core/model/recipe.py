@@ -121,8 +121,9 @@ class DimSpec(_Strict):
                 "or a merge dimension (values); give exactly one of these"
             )
         if has_dates:
-            missing = [n for n, f in zip(("start", "end", "freq"), date_fields, strict=True)
-                       if f is None]
+            missing = [
+                n for n, f in zip(("start", "end", "freq"), date_fields, strict=True) if f is None
+            ]
             if missing:
                 raise ValueError(f"a date range needs start, end and freq; missing {missing}")
             if parse_date(self.end) < parse_date(self.start):  # type: ignore[arg-type]
@@ -162,8 +163,10 @@ class Source(_Strict):
     dims: Annotated[dict[ShortText, DimSpec], Field(min_length=1, max_length=8)]
     format: Format = "netcdf4"
     open: OpenOptions = OpenOptions()
-    sha256: Annotated[dict[Annotated[str, Field(max_length=2048)], Sha256], Field(
-        max_length=1_000_000)] | None = None
+    sha256: (
+        Annotated[dict[Annotated[str, Field(max_length=2048)], Sha256], Field(max_length=1_000_000)]
+        | None
+    ) = None
     sha256_manifest: Annotated[str, Field(max_length=2048)] | None = None
 
     @model_validator(mode="after")

@@ -41,6 +41,8 @@ class ChunkGrid:
             raise ValueError(f"shape {self.shape} and chunks {self.chunks} differ in rank")
         if any(c < 1 for c in self.chunks):
             raise ValueError(f"chunk sizes must be positive, got {self.chunks}")
+        if any(s < 0 for s in self.shape):
+            raise ValueError(f"array sizes must not be negative, got {self.shape}")
 
     @property
     def grid_shape(self) -> tuple[int, ...]:
@@ -78,11 +80,13 @@ def split_region(region: Region, grid: ChunkGrid) -> Iterator[Piece]:
         while position < stop:
             index = position // chunk
             end = min((index + 1) * chunk, stop)
-            parts.append((
-                index,
-                slice(position - start, end - start),
-                slice(position - index * chunk, end - index * chunk),
-            ))
+            parts.append(
+                (
+                    index,
+                    slice(position - start, end - start),
+                    slice(position - index * chunk, end - index * chunk),
+                )
+            )
             position = end
         per_dim.append(parts)
     for combo in itertools.product(*per_dim):
@@ -105,7 +109,7 @@ def check_shards_align(chunks: Mapping[str, int], shards: Mapping[str, int]) -> 
             upper = lower + chunk if lower < shard else lower
             problems.append(
                 f"shards.{dim} = {shard} is not a multiple of chunks.{dim} = {chunk} "
-                f"(try {lower} or {upper})"
+                f"(try {lower}{f' or {upper}' if upper != lower else ''})"
             )
     if problems:
         raise AlignmentError(

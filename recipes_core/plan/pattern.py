@@ -7,6 +7,7 @@ demand, so 100,000 sources cost nothing until they are used.
 
 from __future__ import annotations
 
+import posixpath
 import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -28,8 +29,10 @@ def parse_placeholders(pattern: str) -> list[tuple[str, str]]:
     try:
         parsed = list(string.Formatter().parse(pattern))
     except ValueError as err:
-        raise ValueError(f"the pattern is not a valid format string ({err}); "
-                         "write placeholders as {name} or {name:%Y%m%d}, and '{{' for a brace") from None
+        raise ValueError(
+            f"the pattern is not a valid format string ({err}); "
+            "write placeholders as {name} or {name:%Y%m%d}, and '{{' for a brace"
+        ) from None
     for _literal, field, spec, conversion in parsed:
         if field is None:
             continue
@@ -66,8 +69,11 @@ class PatternDim:
         """A short human label for the i-th key (dates in ISO form)."""
         value = self.keys[i]
         if isinstance(value, pd.Timestamp):
-            return value.isoformat() if (value.hour or value.minute or value.second) \
+            return (
+                value.isoformat()
+                if (value.hour or value.minute or value.second)
                 else value.strftime("%Y-%m-%d")
+            )
         return str(value)
 
     def pruned(self, n: int) -> PatternDim:
@@ -103,7 +109,7 @@ class FilePattern:
                 out.append(format(values[field], spec or ""))
         text = "".join(out)
         if self.base_dir and is_relative_path(text):
-            text = f"{self.base_dir.rstrip('/')}/{text}"
+            text = posixpath.normpath(posixpath.join(self.base_dir, text))
         return text
 
     def items(self) -> Iterator[tuple[SourceKey, str]]:

@@ -55,7 +55,9 @@ class Plan:
 
     def first_last_urls(self) -> tuple[str, str]:
         n = self.nsources
-        return self.pattern.url(self.pattern.key_of(0)), self.pattern.url(self.pattern.key_of(n - 1))
+        return self.pattern.url(self.pattern.key_of(0)), self.pattern.url(
+            self.pattern.key_of(n - 1)
+        )
 
     def prune(self, n: int) -> Plan:
         """Keep only the first ``n`` keys of each concat dimension (for test bakes)."""
@@ -204,7 +206,7 @@ def compile_recipe(recipe: Recipe, recipe_path: str | os.PathLike[str] | None = 
             fix="declare a date range (start, end, freq) or a list of keys for one dimension.",
         )
     target = recipe.target
-    for dim_name in (target.chunks or {}):
+    for dim_name in target.chunks or {}:
         if dim_name in {d.name for d in dims if d.role == "merge"}:
             raise PlanError(
                 f"'{dim_name}' is a merge dimension (files holding different variables); "

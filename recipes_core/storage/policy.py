@@ -39,8 +39,11 @@ def redact_url(url: str) -> str:
         netloc += f":{parts.port}"
     if parts.username or parts.password:
         netloc = "***@" + netloc
-    query = "&".join(f"{kv.split('=', 1)[0]}=***" if "=" in kv else kv
-                     for kv in parts.query.split("&")) if parts.query else ""
+    query = (
+        "&".join(f"{kv.split('=', 1)[0]}=***" if "=" in kv else kv for kv in parts.query.split("&"))
+        if parts.query
+        else ""
+    )
     return urlunsplit((parts.scheme, netloc, parts.path, query, ""))
 
 
@@ -48,8 +51,14 @@ def _is_private(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
         ip = ip.ipv4_mapped
-    return bool(ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_reserved
-                or ip.is_multicast or ip.is_unspecified)
+    return bool(
+        ip.is_private
+        or ip.is_loopback
+        or ip.is_link_local
+        or ip.is_reserved
+        or ip.is_multicast
+        or ip.is_unspecified
+    )
 
 
 def check_host(host: str, url: str, policy: AccessPolicy) -> None:
@@ -76,7 +85,9 @@ def check_url(url: str, policy: AccessPolicy, *, resolve: bool = True) -> None:
     if "::" in url.split("/", 1)[0] or (url_scheme(url) and "::" in url):
         raise UnsafeRecipeError(
             "chained fsspec URLs (like simplecache:: or zip::) are not allowed",
-            where=redact_url(url), fix="name the file directly with an https URL.")
+            where=redact_url(url),
+            fix="name the file directly with an https URL.",
+        )
     scheme = url_scheme(url)
     if not scheme or scheme == "file":
         if not policy.allow_local:
@@ -89,21 +100,29 @@ def check_url(url: str, policy: AccessPolicy, *, resolve: bool = True) -> None:
         return
     if scheme not in REMOTE_SCHEMES:
         raise UnsafeRecipeError(
-            f"the scheme '{scheme}' is not allowed", where=redact_url(url),
-            fix="use https (or s3, gs, az for object stores).")
+            f"the scheme '{scheme}' is not allowed",
+            where=redact_url(url),
+            fix="use https (or s3, gs, az for object stores).",
+        )
     if scheme == "http" and not policy.allow_http:
-        raise UnsafeRecipeError("plain http is not allowed here", where=redact_url(url),
-                                fix="use https.")
+        raise UnsafeRecipeError(
+            "plain http is not allowed here", where=redact_url(url), fix="use https."
+        )
     parts = urlsplit(url)
     if parts.username or parts.password:
         raise UnsafeRecipeError(
-            "the URL carries credentials", where=redact_url(url),
-            fix="remove them from the recipe; credentials belong in the runner's environment.")
+            "the URL carries credentials",
+            where=redact_url(url),
+            fix="remove them from the recipe; credentials belong in the runner's environment.",
+        )
     if scheme in ("http", "https"):
         host = parts.hostname or ""
         if not host:
-            raise UnsafeRecipeError("the URL has no host", where=redact_url(url),
-                                    fix="write a full URL such as https://host/path/file.nc.")
+            raise UnsafeRecipeError(
+                "the URL has no host",
+                where=redact_url(url),
+                fix="write a full URL such as https://host/path/file.nc.",
+            )
         try:
             literal = ipaddress.ip_address(host)
         except ValueError:
@@ -113,11 +132,12 @@ def check_url(url: str, policy: AccessPolicy, *, resolve: bool = True) -> None:
                 raise UnsafeRecipeError(
                     f"the host {host} is a loopback, link-local or private address",
                     where=redact_url(url),
-                    fix="use a public https URL; operators can pass --allow-private-hosts.")
+                    fix="use a public https URL; operators can pass --allow-private-hosts.",
+                )
         elif resolve:
             check_host(host, url, policy)
 
 
 def local_path(url: str) -> str:
     """The filesystem path of a local source URL."""
-    return url[len("file://"):] if url.startswith("file://") else os.fspath(url)
+    return url[len("file://") :] if url.startswith("file://") else os.fspath(url)

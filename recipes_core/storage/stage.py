@@ -8,6 +8,7 @@ old one, never an overwrite, so an earlier bake stays reproducible.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -123,14 +124,20 @@ class Stager:
     def _stage_local(self, url: str, expected: str | None) -> StagedSource:
         path = local_path(url)
         if not os.path.isfile(path):
-            raise SourceMissingError("no such file", where=path,
-                                     fix="check source.pattern and the dims' keys.")
+            raise SourceMissingError(
+                "no such file", where=path, fix="check source.pattern and the dims' keys."
+            )
         sha256, size = _sha256_file(path)
         self._verify_pin(url, sha256, expected)
         stat = os.stat(path)
-        return StagedSource(url=url, path=os.path.abspath(path), size=size, sha256=sha256,
-                            last_modified=datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
-                            fetched_at=_now())
+        return StagedSource(
+            url=url,
+            path=os.path.abspath(path),
+            size=size,
+            sha256=sha256,
+            last_modified=datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
+            fetched_at=_now(),
+        )
 
     def _session_get(self) -> requests.Session:
         if self._session is None:
@@ -147,8 +154,12 @@ class Stager:
             try:
                 for _hop in range(6):
                     response = self._session_get().request(
-                        method, current, allow_redirects=False,
-                        timeout=(min(10.0, self.policy.timeout), self.policy.timeout), **kwargs)
+                        method,
+                        current,
+                        allow_redirects=False,
+                        timeout=(min(10.0, self.policy.timeout), self.policy.timeout),
+                        **kwargs,
+                    )
                     if response.is_redirect and "location" in response.headers:
                         current = urljoin(current, response.headers["location"])
                         response.close()
@@ -156,8 +167,11 @@ class Stager:
                         continue
                     break
                 else:
-                    raise SourceError("too many redirects", where=redact_url(url),
-                                      fix="point the recipe at the final URL.")
+                    raise SourceError(
+                        "too many redirects",
+                        where=redact_url(url),
+                        fix="point the recipe at the final URL.",
+                    )
             except (requests.ConnectionError, requests.Timeout) as err:
                 response = None
                 reason = f"{type(err).__name__}"
@@ -166,13 +180,15 @@ class Stager:
                     return response
                 reason = f"HTTP {response.status_code}"
             attempt += 1
-            wait = min(30.0, 0.25 * 2 ** attempt) * (0.5 + random.random() / 2)
+            wait = min(30.0, 0.25 * 2**attempt) * (0.5 + random.random() / 2)
             if response is not None and response.headers.get("Retry-After", "").isdigit():
                 wait = float(response.headers["Retry-After"])
             if attempt > self.policy.max_retries or time.monotonic() + wait > deadline:
                 raise SourceError(
-                    f"giving up after {attempt} attempts ({reason})", where=redact_url(url),
-                    fix="the server is failing or unreachable; try again later.")
+                    f"giving up after {attempt} attempts ({reason})",
+                    where=redact_url(url),
+                    fix="the server is failing or unreachable; try again later.",
+                )
             if response is not None:
                 response.close()
             time.sleep(wait)
@@ -193,14 +209,23 @@ class Stager:
         if head.status_code != 200:
             return None
         same_etag = last.get("etag") and head.headers.get("ETag") == last["etag"]
-        same_stamp = (last.get("last_modified") and
-                      head.headers.get("Last-Modified") == last["last_modified"] and
-                      head.headers.get("Content-Length") == str(last["size"]))
+        same_stamp = (
+            last.get("last_modified")
+            and head.headers.get("Last-Modified") == last["last_modified"]
+            and head.headers.get("Content-Length") == str(last["size"])
+        )
         if not (same_etag or same_stamp):
             return None
-        return StagedSource(url=url, path=path, size=last["size"], sha256=last["sha256"],
-                            etag=last.get("etag"), last_modified=last.get("last_modified"),
-                            fetched_at=last.get("fetched_at"), cached=True)
+        return StagedSource(
+            url=url,
+            path=path,
+            size=last["size"],
+            sha256=last["sha256"],
+            etag=last.get("etag"),
+            last_modified=last.get("last_modified"),
+            fetched_at=last.get("fetched_at"),
+            cached=True,
+        )
 
     def _stage_http(self, url: str, expected: str | None) -> StagedSource:
         cached = self._cached(url)
@@ -212,11 +237,15 @@ class Stager:
             if response.status_code == 404 or response.status_code == 410:
                 raise SourceMissingError(
                     f"HTTP {response.status_code}: the source does not exist",
-                    where=redact_url(url), fix="check source.pattern and the dims' keys.")
+                    where=redact_url(url),
+                    fix="check source.pattern and the dims' keys.",
+                )
             if response.status_code != 200:
-                raise SourceError(f"HTTP {response.status_code} {response.reason}",
-                                  where=redact_url(url),
-                                  fix="check that the URL is public and correct.")
+                raise SourceError(
+                    f"HTTP {response.status_code} {response.reason}",
+                    where=redact_url(url),
+                    fix="check that the URL is public and correct.",
+                )
             tmp_dir = os.path.join(self.cache_dir, "tmp")
             os.makedirs(tmp_dir, exist_ok=True)
             tmp = os.path.join(tmp_dir, uuid.uuid4().hex)
@@ -230,15 +259,19 @@ class Stager:
                         f.write(block)
             except (requests.RequestException, OSError) as err:
                 _remove(tmp)
-                raise SourceError(f"the download broke off after {size} bytes "
-                                  f"({type(err).__name__})", where=redact_url(url),
-                                  fix="try again; the server reset the connection.") from None
+                raise SourceError(
+                    f"the download broke off after {size} bytes ({type(err).__name__})",
+                    where=redact_url(url),
+                    fix="try again; the server reset the connection.",
+                ) from None
             declared = response.headers.get("Content-Length")
             if declared is not None and declared.isdigit() and int(declared) != size:
                 _remove(tmp)
                 raise ChecksumError(
                     f"truncated download: got {size} bytes, the server announced {declared}",
-                    where=redact_url(url), fix="try again; nothing was baked from it.")
+                    where=redact_url(url),
+                    fix="try again; nothing was baked from it.",
+                )
             sha256 = digest.hexdigest()
             try:
                 self._verify_pin(url, sha256, expected)
@@ -248,10 +281,15 @@ class Stager:
             final = self.object_path(sha256)
             os.makedirs(os.path.dirname(final), exist_ok=True)
             os.replace(tmp, final)
-            staged = StagedSource(url=url, path=final, size=size, sha256=sha256,
-                                  etag=response.headers.get("ETag"),
-                                  last_modified=response.headers.get("Last-Modified"),
-                                  fetched_at=_now())
+            staged = StagedSource(
+                url=url,
+                path=final,
+                size=size,
+                sha256=sha256,
+                etag=response.headers.get("ETag"),
+                last_modified=response.headers.get("Last-Modified"),
+                fetched_at=_now(),
+            )
         self._remember(staged)
         return staged
 
@@ -261,17 +299,22 @@ class Stager:
         tmp_dir = os.path.join(self.cache_dir, "tmp")
         os.makedirs(tmp_dir, exist_ok=True)
         try:
-            with fsspec.open(url, "rb") as src, tempfile.NamedTemporaryFile(
-                dir=tmp_dir, delete=False) as dst:
+            with (
+                fsspec.open(url, "rb") as src,
+                tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False) as dst,
+            ):
                 shutil.copyfileobj(src, dst, BLOCK)
                 tmp = dst.name
         except FileNotFoundError:
-            raise SourceMissingError("the source does not exist", where=redact_url(url),
-                                     fix="check source.pattern.") from None
+            raise SourceMissingError(
+                "the source does not exist", where=redact_url(url), fix="check source.pattern."
+            ) from None
         except Exception as err:
-            raise SourceError(f"could not read the source: {type(err).__name__}: {err}",
-                              where=redact_url(url),
-                              fix="check the URL and the runner's credentials.") from None
+            raise SourceError(
+                f"could not read the source: {type(err).__name__}: {err}",
+                where=redact_url(url),
+                fix="check the URL and the runner's credentials.",
+            ) from None
         sha256, size = _sha256_file(tmp)
         try:
             self._verify_pin(url, sha256, expected)
@@ -287,7 +330,5 @@ class Stager:
 
 
 def _remove(path: str) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         os.remove(path)
-    except FileNotFoundError:
-        pass

@@ -1,0 +1,119 @@
+"""`arco lint`: every problem in a recipe, one clear message each, before any I/O.
+
+Lint never opens a source or a socket: it validates the schema, compiles the plan, and checks
+the rules that need the whole recipe (the URL policy in ``--untrusted`` mode, chunk dimensions
+against renames).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from recipes_core.errors import ArcoError, RecipeValidationError
+from recipes_core.model import Recipe
+from recipes_core.plan import compile_recipe
+from recipes_core.plan.plan import Plan
+from recipes_core.recipe_io import load_recipe, place
+from recipes_core.safe_yaml import SourceMap
+from recipes_core.storage import AccessPolicy, check_url
+
+# What a pull request may point at: public https and object stores, nothing local.
+UNTRUSTED_POLICY = AccessPolicy(allow_local=False, allow_http=False, allow_private_hosts=False)
+MAX_URLS_CHECKED = 200_000
+
+
+@dataclass
+class LintResult:
+    path: str
+    problems: list[str] = field(default_factory=list)
+    recipe: Recipe | None = None
+    plan: Plan | None = None
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+
+def _error_line(err: ArcoError, source_map: SourceMap | None, filename: str) -> str:
+    where = err.where
+    looks_like_field = (
+        where
+        and not where.startswith(("http", "/", "s3:", "gs:"))
+        and " " not in where
+        and where != filename
+    )
+    head = place(source_map, where) if (source_map and looks_like_field) else (where or filename)
+    text = f"{head}: {err.message}"
+    return text + (f" Fix: {err.fix}" if err.fix else "")
+
+
+def lint_file(path: str | os.PathLike[str], *, untrusted: bool = False) -> LintResult:
+    filename = os.fspath(path)
+    result = LintResult(filename)
+    try:
+        recipe, source_map = load_recipe(filename)
+    except RecipeValidationError as err:
+        result.problems.extend(err.problems or [str(err)])
+        return result
+    except ArcoError as err:
+        result.problems.append(str(err))
+        return result
+    result.recipe = recipe
+    try:
+        plan = compile_recipe(recipe, filename)
+    except ArcoError as err:
+        result.problems.append(_error_line(err, source_map, filename))
+        return result
+    result.plan = plan
+    result.problems.extend(_renamed_chunk_dims(recipe, source_map))
+    if untrusted:
+        result.problems.extend(_untrusted_sources(recipe, plan, source_map))
+    return result
+
+
+def _renamed_chunk_dims(recipe: Recipe, source_map: SourceMap) -> list[str]:
+    renamed: dict[str, str] = {}
+    for step in recipe.transforms:
+        if step.name == "rename":
+            renamed.update(step.params)
+    problems = []
+    for dim in recipe.target.chunks or {}:
+        if dim in renamed and dim not in renamed.values():
+            problems.append(
+                f"{place(source_map, f'target.chunks.{dim}')}: '{dim}' is renamed to "
+                f"'{renamed[dim]}' by a transform, so the target has no '{dim}'. "
+                f"Fix: chunk '{renamed[dim]}' instead."
+            )
+    return problems
+
+
+def _untrusted_sources(recipe: Recipe, plan: Plan, source_map: SourceMap) -> list[str]:
+    """Check the policy on the sources without resolving any name (lint does no I/O)."""
+    seen: set[str] = set()
+    where = place(source_map, "source.pattern")
+    raw = recipe.source.pattern
+    urls = [raw] if "://" not in raw else []  # a relative pattern is refused as written
+    urls += (
+        [url for _, (_, url) in zip(range(MAX_URLS_CHECKED), plan.pattern.items(), strict=False)]
+        if not urls
+        else []
+    )
+    problems = []
+    for url in urls:
+        try:
+            check_url(url, UNTRUSTED_POLICY, resolve=False)
+        except ArcoError as err:
+            text = f"{where}: {err.message}" + (f" Fix: {err.fix}" if err.fix else "")
+            if text not in seen:
+                seen.add(text)
+                problems.append(text + (f" ({err.where})" if err.where else ""))
+    if recipe.source.sha256_manifest and (
+        "://" not in recipe.source.sha256_manifest
+        or recipe.source.sha256_manifest.startswith(("file:", "http:"))
+    ):
+        problems.append(
+            f"{place(source_map, 'source.sha256_manifest')}: the checksum manifest "
+            "must be an https URL in untrusted recipes."
+        )
+    return problems
