@@ -83,7 +83,8 @@ def template_dataset(template: Template, target: Target) -> tuple[xr.Dataset, di
     codec = compressors(target.codec, target.zarr_format)
     for name, var in template.variables.items():
         chunks = template.chunk_shape(var)
-        data = dsa.zeros(var.shape, dtype=var.dtype, chunks=chunks or ())
+        # Lazy data laid out by write unit (the shard when sharding): nothing is computed.
+        data = dsa.zeros(var.shape, dtype=var.dtype, chunks=write_shape(template, var, target))
         ds[name] = xr.Variable(var.dims, data, attrs=var.attrs)
         enc = dict(var.encoding)
         enc["chunks"] = chunks

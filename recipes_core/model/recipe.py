@@ -68,12 +68,15 @@ def parse_date(value: Any) -> pd.Timestamp:
 
 def parse_freq(value: str) -> pd.DateOffset:
     try:
-        return pd.tseries.frequencies.to_offset(value)
+        offset = pd.tseries.frequencies.to_offset(value)
     except (ValueError, TypeError):
         raise ValueError(
             f"{value!r} is not a pandas frequency; use e.g. D (daily), h (hourly), "
             "MS (month start), ME (month end), YS (year start)"
         ) from None
+    if offset.n <= 0:
+        raise ValueError(f"the frequency {value!r} must step forwards (e.g. 1D, 6h, MS)")
+    return offset
 
 
 KeyValue = str | int | float
@@ -132,6 +135,11 @@ class DimSpec(_Strict):
             raise ValueError("items_per_file only applies to concat dimensions, not 'values'")
         if self.values is not None and len(set(self.values)) != len(self.values):
             raise ValueError("merge values must be distinct")
+        if self.keys is not None:
+            if len({type(k) for k in self.keys}) > 1:
+                raise ValueError("keys must all be of one type (all numbers or all text)")
+            if len(set(self.keys)) != len(self.keys):
+                raise ValueError("keys must be distinct: a repeated key names the same file twice")
         return self
 
     @property

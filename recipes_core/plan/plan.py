@@ -24,6 +24,7 @@ from recipes_core.plan.pattern import FilePattern, PatternDim, SourceKey, parse_
 
 PLAN_VERSION = 1
 DEFAULT_CHUNK_BYTES = 100 * 1000 * 1000
+MAX_SOURCES = 10_000_000
 
 
 @dataclass(frozen=True, eq=False)
@@ -149,7 +150,14 @@ def _pattern_dim(name: str, spec: Any) -> PatternDim:
         return PatternDim(name, "merge", tuple(spec.values))
     if spec.keys is not None:
         return PatternDim(name, "concat", tuple(spec.keys), spec.items_per_file)
-    keys = pd.date_range(parse_date(spec.start), parse_date(spec.end), freq=parse_freq(spec.freq))
+    start, end, offset = parse_date(spec.start), parse_date(spec.end), parse_freq(spec.freq)
+    if isinstance(offset, pd.offsets.Tick) and (end - start) // pd.Timedelta(offset) > MAX_SOURCES:
+        raise PlanError(
+            f"the date range of '{name}' has more than {MAX_SOURCES:,} steps",
+            where=f"source.dims.{name}",
+            fix="split the archive into several recipes, or use a coarser frequency.",
+        )
+    keys = pd.date_range(start, end, freq=offset)
     if len(keys) == 0:
         raise PlanError(
             f"the date range of '{name}' is empty: no {spec.freq} dates between "
@@ -190,11 +198,14 @@ def compile_recipe(recipe: Recipe, recipe_path: str | os.PathLike[str] | None = 
         for name, spec in placeholders:
             if name != dim.name:
                 continue
+            # Date ranges hold one type, so the first key stands for all; listed keys are
+            # all checked (a YAML file can hold only so many).
             try:
-                format(dim.key(0), spec)
+                for i in range(1 if isinstance(dim.keys, pd.DatetimeIndex) else len(dim)):
+                    format(dim.key(i), spec)
             except (ValueError, TypeError) as err:
                 raise PlanError(
-                    f"placeholder {{{name}:{spec}}} cannot format the key {dim.label(0)!r}: {err}",
+                    f"placeholder {{{name}:{spec}}} cannot format a key of '{name}': {err}",
                     where="source.pattern",
                     fix="use a strftime format such as %Y%m%d for dates, or 03d for integers.",
                 ) from None
