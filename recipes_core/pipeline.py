@@ -9,6 +9,7 @@ process, in several processes, on Dask, Flink or Dataflow.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -126,7 +127,23 @@ class WriteFn(beam.DoFn):
         yield nbytes
 
 
-def finalise(total_bytes: int, store: str, template: Template) -> int:
+def record_sources(staged: list[tuple[SourceKey, StagedSource]], spec: BakeSpec) -> int:
+    """Write ``sources.json`` beside the store: every input with its size and checksum.
+
+    Provenance and the catalogue are built from this record, so they describe exactly the
+    bytes this bake read (URLs redacted of credentials and query values).
+    """
+    records = [dict(s.record(), key=list(k)) for k, s in sorted(staged, key=lambda e: e[0])]
+    path = os.path.join(os.path.dirname(spec.store), "sources.json")
+    tmp = path + ".tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(records, f, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+    return len(records)
+
+
+def finalise(total_bytes: int, store: str, template: Template, recorded: int) -> int:
+    """Consolidate the store's metadata, after every chunk and the sources record exist."""
     finalise_target(store)
     return total_bytes
 
@@ -154,11 +171,17 @@ class Bake(beam.PTransform):
             | "Prepare" >> beam.Map(prepare, spec)
         )
         template_view = beam.pvalue.AsSingleton(template)
+        recorded = (
+            staged
+            | "CollectSources" >> beam.combiners.ToList()
+            | "RecordSources" >> beam.Map(record_sources, spec)
+        )
         return (
             staged
             | "Split" >> beam.FlatMap(split, spec, template_view)
             | "GroupByChunk" >> beam.GroupByKey()
             | "Write" >> beam.ParDo(WriteFn(spec.store))
             | "SumBytes" >> beam.CombineGlobally(sum)
-            | "Finalise" >> beam.Map(finalise, spec.store, template_view)
+            | "Finalise" >> beam.Map(finalise, spec.store, template_view,
+                                     beam.pvalue.AsSingleton(recorded))
         )
