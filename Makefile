@@ -5,7 +5,7 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
-EXTRAS ?= test,dask
+EXTRAS ?= test,dask,dataflow
 
 .PHONY: demo test lint schema bench clean
 

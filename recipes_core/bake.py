@@ -1,9 +1,10 @@
-"""Run a bake: pick the version directory, build the pipeline, run it on an engine.
+"""Run a bake: pick the version folder, build the pipeline, run it on the profile's engine.
 
 Layout of a target root (DESIGN §5)::
 
-    <root>/<id>/v<N>/<id>.zarr     the store
-    <root>/<id>/v<N>/bake.json     plan hash, status and timings of the bake that wrote it
+    <root>/<id>/v<N>/<id>.zarr      the store
+    <root>/<id>/v<N>/bake.json      plan hash, status, timings and counts of the bake
+    <root>/<id>/v<N>/sources.json   every source read, with its size and sha256
 
 A re-run of the same plan reuses its version (chunks are rewritten with identical bytes); a
 changed plan gets the next version, so earlier bakes stay readable.
@@ -11,19 +12,27 @@ changed plan gets the next version, so earlier bakes stay readable.
 
 from __future__ import annotations
 
-import json
 import os
 import re
+import shutil
+import tempfile
 import time
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from recipes_core.errors import TargetError
+from recipes_core.errors import RunnerError, TargetError
 from recipes_core.plan.plan import Plan
-from recipes_core.storage import AccessPolicy, check_url
+from recipes_core.progress import ProgressMonitor, Snapshot
+from recipes_core.runners.profile import RunnerProfile
+from recipes_core.storage import AccessPolicy, Pins, StagedSource, safe_join
+from recipes_core.storage import files as fs
+from recipes_core.storage.admission import admit_sources
 
 VERSION_DIR = re.compile(r"^v(\d+)$")
+DEFAULT_PROFILE = RunnerProfile(name="direct", engine="direct")
 
 
 @dataclass
@@ -35,6 +44,11 @@ class BakeResult:
     bytes_written: int
     sources: int
     counters: dict[str, int] = field(default_factory=dict)
+    engine: str = "direct"
+    job_id: str | None = None
+    state: str = "DONE"
+    dashboard: str | None = None
+    pipeline_result: Any = None  # the engine's result (e.g. the Dataflow job of a dry run)
 
     @property
     def mb_per_s(self) -> float:
@@ -46,110 +60,198 @@ def _now() -> str:
 
 
 def read_state(version_dir: str) -> dict[str, Any] | None:
-    try:
-        with open(os.path.join(version_dir, "bake.json"), encoding="utf-8") as f:
-            return json.load(f)
-    except (FileNotFoundError, json.JSONDecodeError):
-        return None
+    state = fs.read_json(fs.join(version_dir, "bake.json"))
+    return state if isinstance(state, dict) else None
 
 
 def write_state(version_dir: str, state: dict[str, Any]) -> None:
-    os.makedirs(version_dir, exist_ok=True)
-    tmp = os.path.join(version_dir, ".bake.json.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        json.dump(state, f, indent=2, sort_keys=True)
-    os.replace(tmp, os.path.join(version_dir, "bake.json"))
+    fs.write_json(fs.join(version_dir, "bake.json"), state)
 
 
 def choose_version(dataset_dir: str, plan_hash: str) -> tuple[int, bool]:
     """The version to bake into, and whether it already holds a bake of this plan."""
-    versions = []
-    if os.path.isdir(dataset_dir):
-        for name in os.listdir(dataset_dir):
-            match = VERSION_DIR.match(name)
-            if match:
-                versions.append(int(match.group(1)))
+    versions = [int(m.group(1)) for name in fs.list_names(dataset_dir)
+                if (m := VERSION_DIR.match(name))]
     for n in sorted(versions, reverse=True):
-        state = read_state(os.path.join(dataset_dir, f"v{n}"))
+        state = read_state(fs.join(dataset_dir, f"v{n}"))
         if state and state.get("plan_hash") == plan_hash:
             return n, True
     return (max(versions) + 1 if versions else 1), False
 
 
 def store_path(target_root: str, plan: Plan, version: int) -> str:
-    return os.path.join(target_root, plan.id, f"v{version}", f"{plan.id}.zarr")
+    return safe_join(target_root, plan.id, f"v{version}", f"{plan.id}.zarr")
+
+
+def policy_from(profile: RunnerProfile) -> AccessPolicy:
+    fields = profile.access.model_dump()
+    fields["allowed_hosts"] = tuple(fields["allowed_hosts"])
+    return AccessPolicy(**fields)
 
 
 def bake(
     plan: Plan,
-    target_root: str,
+    target_root: str | None = None,
     *,
     cache_dir: str | None = None,
     policy: AccessPolicy | None = None,
+    profile: RunnerProfile | None = None,
     pipeline_args: list[str] | None = None,
+    on_progress: Callable[[Snapshot], None] | None = None,
+    on_job: Callable[[BakeResult], None] | None = None,
+    detach: bool = False,
 ) -> BakeResult:
-    """Bake a plan into ``target_root`` on Beam's direct runner (or the given pipeline args)."""
+    """Bake a plan on the profile's engine (the embedded direct runner by default).
+
+    ``target_root``, ``cache_dir`` and ``policy`` override the profile's. ``on_progress`` gets
+    live counts on engines that run here; ``on_job`` hears of a remote job as soon as it is
+    submitted; ``detach`` returns without waiting for a remote job.
+    """
+    from recipes_core.runners.engines import engine_session
+
+    profile = profile or DEFAULT_PROFILE
+    policy = policy or policy_from(profile)
+    root = target_root or profile.target_root
+    if not root:
+        raise RunnerError("no target: the profile names no target_root",
+                          fix="pass --target DIR, or set target_root in the runner profile.")
+    root = fs.absolute(root)
+    if not fs.is_remote(root) and os.path.exists(root) and not os.path.isdir(root):
+        raise TargetError("the target is not a directory", where=root,
+                          fix="pass a directory to --target.")
+    cache = fs.absolute(cache_dir or profile.cache_root or fs.join(root, ".cache"))
+    # Refuse disallowed sources (resolving their hosts) and load the pinned checksums before
+    # anything is written or fetched (DESIGN §6, promise 6).
+    pins = admit_sources(plan, policy, cache)
+    dry_run = bool(profile.engine == "dataflow" and profile.settings.dry_run)  # type: ignore[attr-defined]
+
+    with engine_session(profile, plan) as session:
+        if pipeline_args:
+            session.args = list(pipeline_args)
+        dataset_dir = safe_join(root, plan.id)
+        plan_hash = plan.hash
+        # A dry run builds the job and touches nothing, not even the target's bookkeeping.
+        version, existing = (1, False) if dry_run else choose_version(dataset_dir, plan_hash)
+        version_dir = safe_join(dataset_dir, f"v{version}")
+        store = store_path(root, plan, version)
+        state: dict[str, Any] = {
+            "id": plan.id, "version": version, "plan_hash": plan_hash, "status": "running",
+            "started": _now(), "store": os.path.basename(store), "pruned": plan.pruned,
+            "engine": profile.engine, "profile": profile.name,
+        }
+        if not dry_run:
+            write_state(version_dir, state)
+        progress_dir = None if session.remote else tempfile.mkdtemp(prefix="arco-progress-")
+        return _run(plan, profile, session, store, version, version_dir, cache, policy,
+                    progress_dir, state, existing, dry_run, on_progress, on_job, detach,
+                    pins=pins)
+
+
+def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: int,
+         version_dir: str, cache: str, policy: AccessPolicy, progress_dir: str | None,
+         state: dict[str, Any], existing: bool, dry_run: bool,
+         on_progress: Callable[[Snapshot], None] | None,
+         on_job: Callable[[BakeResult], None] | None, detach: bool,
+         pins: Pins | None = None) -> BakeResult:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
-    from recipes_core.pipeline import Bake, BakeSpec
+    from recipes_core.pipeline import (
+        Bake,
+        BakeSpec,
+        Survey,
+        WriteChunks,
+        load_survey,
+        prepare_store,
+    )
+    from recipes_core.schema import combine_schemas
+    from recipes_core.target import finalise_target
 
-    policy = policy or AccessPolicy()
-    # Refuse disallowed sources before anything is written or fetched (DESIGN §6, promise 6).
-    for _key, url in plan.pattern.items():
-        check_url(url, policy, resolve=False)
-    target_root = os.path.abspath(target_root)
-    if os.path.exists(target_root) and not os.path.isdir(target_root):
-        raise TargetError(
-            "the target is not a directory", where=target_root, fix="pass a directory to --target."
-        )
-    dataset_dir = os.path.join(target_root, plan.id)
-    plan_hash = plan.hash
-    version, existing = choose_version(dataset_dir, plan_hash)
-    version_dir = os.path.join(dataset_dir, f"v{version}")
-    store = store_path(target_root, plan, version)
-    cache_dir = os.path.abspath(cache_dir or os.path.join(target_root, ".cache"))
-    state = {
-        "id": plan.id,
-        "version": version,
-        "plan_hash": plan_hash,
-        "status": "running",
-        "started": _now(),
-        "store": os.path.basename(store),
-        "pruned": plan.pruned,
-    }
-    write_state(version_dir, state)
-    spec = BakeSpec(plan=plan, store=store, cache_dir=cache_dir, policy=policy)
-    args = pipeline_args or ["--runner=DirectRunner", "--direct_num_workers=1"]
+    spec = BakeSpec(plan=plan, store=store, cache_dir=cache, policy=policy,
+                    progress_dir=progress_dir, bake_id=uuid.uuid4().hex, pins=pins)
+    result = BakeResult(store=store, version=version, plan_hash=plan.hash, seconds=0.0,
+                        bytes_written=0, sources=plan.nsources, engine=profile.engine,
+                        dashboard=session.dashboard)
     started = time.monotonic()
+    snapshot: Snapshot | None = None
     try:
-        pipeline = beam.Pipeline(options=PipelineOptions(args))
-        _ = pipeline | "Bake" >> Bake(spec)
-        result = pipeline.run()
-        result.wait_until_finish()
-    except BaseException:
-        state.update(status="failed", ended=_now())
-        write_state(version_dir, state)
+        def run_graph(transform: beam.PTransform) -> Any:
+            pipeline = beam.Pipeline(options=PipelineOptions(session.args))
+            _ = pipeline | "Bake" >> transform
+            outcome = pipeline.run()
+            try:
+                outcome.wait_until_finish()
+            finally:
+                session.finished(outcome)
+            return outcome
+
+        if progress_dir is not None:
+            with ProgressMonitor(progress_dir, on_progress or (lambda s: None),
+                                 plan.nsources) as monitor:
+                if session.two_phase:
+                    run_graph(Survey(spec))
+                    template = prepare_store(combine_schemas(plan, load_survey(spec)), spec)
+                    outcome = run_graph(WriteChunks(spec, template, _staged_from_record(spec)))
+                    finalise_target(store)
+                else:
+                    outcome = run_graph(Bake(spec))
+                snapshot = monitor.final()
+        else:
+            pipeline = beam.Pipeline(options=PipelineOptions(session.args))
+            _ = pipeline | "Bake" >> Bake(spec)
+            outcome = pipeline.run()
+            result.pipeline_result = outcome
+            result.job_id = _job_id(outcome)
+            result.state = str(getattr(outcome, "state", "UNKNOWN"))
+            if on_job:
+                on_job(result)
+            if dry_run or detach:
+                result.state = "DRY_RUN" if dry_run else result.state
+                return result
+            outcome.wait_until_finish()
+            result.state = str(outcome.state)
+    except BaseException as error:
+        if not dry_run:
+            state.update(status="failed", ended=_now(), error=str(error)[:2000])
+            write_state(version_dir, state)
         raise
-    seconds = time.monotonic() - started
-    counters = _counters(result)
-    state.update(
-        status="complete",
-        ended=_now(),
-        seconds=round(seconds, 3),
-        counters=counters,
-        reused_version=existing,
-    )
+    finally:
+        if progress_dir is not None:
+            shutil.rmtree(progress_dir, ignore_errors=True)
+    result.seconds = time.monotonic() - started
+    counters = dict(snapshot.counts) if snapshot else _counters(outcome)
+    result.counters = counters
+    result.bytes_written = counters.get("bytes_written", 0)
+    state.update(status="complete", ended=_now(), seconds=round(result.seconds, 3),
+                 counters=counters, reused_version=existing)
     write_state(version_dir, state)
-    return BakeResult(
-        store=store,
-        version=version,
-        plan_hash=plan_hash,
-        seconds=seconds,
-        bytes_written=counters.get("bytes_written", 0),
-        sources=plan.nsources,
-        counters=counters,
-    )
+    # Last step: the catalogue only ever points at complete data (DESIGN §4 step 7, promise 4).
+    from recipes_core.stac import publish
+
+    publish(plan, os.path.dirname(os.path.dirname(version_dir)), version, version_dir, store,
+            state, pipeline_args=session.args)
+    return result
+
+
+def _staged_from_record(spec: Any) -> list[tuple[tuple[int, ...], StagedSource]]:
+    """The staged sources as the survey recorded them (``sources.json``)."""
+    records = fs.read_json(fs.join(os.path.dirname(spec.store), "sources.json")) or []
+    fields = set(StagedSource.__dataclass_fields__)
+    return [(tuple(r["key"]), StagedSource(**{k: v for k, v in r.items() if k in fields}))
+            for r in records]
+
+
+def _job_id(outcome: Any) -> str | None:
+    for attribute in ("job_id", "_job_id"):
+        value = getattr(outcome, attribute, None)
+        if callable(value):
+            try:
+                value = value()
+            except Exception:
+                value = None
+        if value:
+            return str(value)
+    return None
 
 
 def _counters(result: Any) -> dict[str, int]:

@@ -1,4 +1,4 @@
-"""The `arco` command line: lint, plan, bake, verify, schema.
+"""The `arco` command line: lint, plan, bake, verify, schema, catalog, ls, open.
 
 Every command turns an :class:`~recipes_core.errors.ArcoError` into a short paragraph and exit
 code 1. Anything unexpected is reported in one line too; ``--debug`` shows the traceback.
@@ -11,7 +11,6 @@ import logging
 import os
 import re
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -20,6 +19,8 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
+from recipes_core.cli_cache import cache_app
+from recipes_core.cli_preflight import preflight
 from recipes_core.errors import ArcoError
 
 app = typer.Typer(
@@ -28,6 +29,8 @@ app = typer.Typer(
     help="Compile declarative recipes into Beam pipelines that bake analysis-ready Zarr stores.",
     pretty_exceptions_enable=False,
 )
+app.add_typer(cache_app, name="cache")
+app.command("preflight")(preflight)
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 _state = {"debug": False}
@@ -209,57 +212,6 @@ def _default_cache() -> Path:
     return Path(base) / "arco"
 
 
-# ---- bake ----------------------------------------------------------------------------------
-@app.command()
-def bake(
-    recipe: Annotated[Path, typer.Argument(help="The recipe file.")],
-    target: Annotated[Path, typer.Option("--target", "-t", help="Target root directory.")],
-    prune: Annotated[
-        int | None,
-        typer.Option(help="Bake only the first N keys of each concat dimension (test bakes)."),
-    ] = None,
-    allow_local: Annotated[
-        bool,
-        typer.Option(help="Allow local source paths (relative ones resolve against the recipe)."),
-    ] = False,
-    allow_private_hosts: Annotated[
-        bool, typer.Option(help="Allow loopback/private hosts (trusted recipes only).")
-    ] = False,
-    cache: Annotated[
-        Path | None, typer.Option(help="Staging cache directory (default: ~/.cache/arco).")
-    ] = None,
-) -> None:
-    """Bake a recipe into a Zarr store under TARGET/<id>/v<N>/<id>.zarr on the direct runner."""
-    from recipes_core.bake import bake as run_bake
-
-    def action() -> Any:
-        compiled = _load_plan(recipe)
-        if prune:
-            compiled = compiled.prune(prune)
-        out.print(
-            f"baking [bold]{compiled.id}[/]: {compiled.nsources} sources, plan {compiled.hash[:12]}"
-        )
-        with out.status("running the pipeline on the direct runner..."):
-            return run_bake(
-                compiled,
-                str(target),
-                cache_dir=str(cache or _default_cache()),
-                policy=_policy(allow_local, allow_private_hosts),
-            )
-
-    started = time.monotonic()
-    result = _run(action)
-    counters = result.counters
-    out.print(
-        f"[green]done[/] in {time.monotonic() - started:.1f} s: "
-        f"{counters.get('sources_staged', 0)} sources staged, "
-        f"{counters.get('chunks_written', 0)} chunks written, "
-        f"{_human_bytes(result.bytes_written)} at {result.mb_per_s:.1f} MB/s"
-    )
-    out.print(f"store: {result.store}")
-    out.print(f"open it: xr.open_zarr({result.store!r})")
-
-
 # ---- verify --------------------------------------------------------------------------------
 @app.command()
 def verify(
@@ -316,3 +268,14 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+# Commands that live in their own modules register themselves on `app` when imported.
+from recipes_core import cli_bake  # noqa: E402, F401
+
+# The catalogue: `arco catalog validate`, `arco ls`, `arco open` (recipes_core/cli_catalog.py).
+from recipes_core.cli_catalog import catalog_app, ls_command, open_command  # noqa: E402
+
+app.add_typer(catalog_app, name="catalog")
+app.command("ls")(ls_command)
+app.command("open")(open_command)

@@ -24,8 +24,8 @@ def inspect_plan(plan: Plan, cache_dir: str, policy: AccessPolicy) -> dict[str, 
     schemas = []
     for key, url in first.sources():
         staged = stager.stage(url)
-        with open_transformed(first, key, staged.path, url) as ds:
-            schemas.append(schema_of(ds, key, url))
+        with open_transformed(first, key, staged.path, staged.url) as ds:
+            schemas.append(schema_of(ds, key, staged.url))
     template = combine_schemas(first, schemas)
     dims = dict(template.dims)
     for pdim in plan.concat_dims:

@@ -13,14 +13,21 @@ from dataclasses import dataclass, field
 from recipes_core.errors import ArcoError, RecipeValidationError
 from recipes_core.model import Recipe
 from recipes_core.plan import compile_recipe
+from recipes_core.plan.pattern import url_scheme
 from recipes_core.plan.plan import Plan
 from recipes_core.recipe_io import load_recipe, place
 from recipes_core.safe_yaml import SourceMap
 from recipes_core.storage import AccessPolicy, check_url
+from recipes_core.storage.pins import (
+    check_manifest_location,
+    parse_manifest,
+    read_local_manifest,
+)
 
 # What a pull request may point at: public https and object stores, nothing local.
 UNTRUSTED_POLICY = AccessPolicy(allow_local=False, allow_http=False, allow_private_hosts=False)
 MAX_URLS_CHECKED = 200_000
+MAX_URL_PROBLEMS = 20  # distinct refusals listed; a host placeholder could make thousands
 
 
 @dataclass
@@ -69,6 +76,7 @@ def lint_file(path: str | os.PathLike[str], *, untrusted: bool = False) -> LintR
     result.problems.extend(_renamed_chunk_dims(recipe, source_map))
     if untrusted:
         result.problems.extend(_untrusted_sources(recipe, plan, source_map))
+    result.problems.extend(_manifest_problems(recipe, plan, source_map, untrusted=untrusted))
     return result
 
 
@@ -100,6 +108,7 @@ def _untrusted_sources(recipe: Recipe, plan: Plan, source_map: SourceMap) -> lis
         else []
     )
     problems = []
+    refused = 0
     for url in urls:
         try:
             check_url(url, UNTRUSTED_POLICY, resolve=False)
@@ -107,13 +116,30 @@ def _untrusted_sources(recipe: Recipe, plan: Plan, source_map: SourceMap) -> lis
             text = f"{where}: {err.message}" + (f" Fix: {err.fix}" if err.fix else "")
             if text not in seen:
                 seen.add(text)
-                problems.append(text + (f" ({err.where})" if err.where else ""))
-    if recipe.source.sha256_manifest and (
-        "://" not in recipe.source.sha256_manifest
-        or recipe.source.sha256_manifest.startswith(("file:", "http:"))
-    ):
-        problems.append(
-            f"{place(source_map, 'source.sha256_manifest')}: the checksum manifest "
-            "must be an https URL in untrusted recipes."
-        )
+                refused += 1
+                if refused <= MAX_URL_PROBLEMS:
+                    problems.append(text + (f" ({err.where})" if err.where else ""))
+    if refused > MAX_URL_PROBLEMS:
+        problems.append(f"{where}: ... and {refused - MAX_URL_PROBLEMS} more refused sources.")
     return problems
+
+
+def _manifest_problems(
+    recipe: Recipe, plan: Plan, source_map: SourceMap, *, untrusted: bool
+) -> list[str]:
+    """Where source.sha256_manifest points (never outside the recipe's folder), and whether a
+    manifest beside the recipe parses. Reads nothing but that file."""
+    ref = recipe.source.sha256_manifest
+    if not ref:
+        return []
+    where = place(source_map, "source.sha256_manifest")
+    try:
+        check_manifest_location(ref, untrusted=untrusted)
+        if not url_scheme(ref):
+            text, name = read_local_manifest(ref, plan.pattern.base_dir)
+            parse_manifest(text, name)
+    except ArcoError as err:
+        return [f"{where}: {err.message}" + (f" Fix: {err.fix}" if err.fix else "")
+                + (f" ({err.where})" if err.where and err.where != "source.sha256_manifest"
+                   else "")]
+    return []

@@ -12,7 +12,6 @@ from datetime import datetime
 from typing import Any
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from recipes_core.errors import SchemaError
@@ -59,11 +58,16 @@ def _apply_attrs(target: dict[str, Any], update: Mapping[str, Any]) -> None:
 
 
 def _label(ds: xr.Dataset, dim: str, value: Any) -> Any:
-    """Cast a recipe label (a string from YAML) to the coordinate's type."""
+    """Cast a recipe label (a string from YAML) to what xarray expects for the coordinate.
+
+    Dates stay strings so that partial dates select like xarray: ``stop: 2010-02`` includes
+    the whole of February, not just its first instant. A bare year that YAML read as an
+    integer is the same as the string.
+    """
     if value is None or dim not in ds.coords:
         return value
-    if np.issubdtype(ds[dim].dtype, np.datetime64) and isinstance(value, str | int):
-        return pd.Timestamp(str(value)).to_datetime64()
+    if np.issubdtype(ds[dim].dtype, np.datetime64) and isinstance(value, int):
+        return str(value)
     return value
 
 
@@ -122,9 +126,18 @@ def _expand_dims(ds: xr.Dataset, step: t.ExpandDims, key: Any) -> xr.Dataset:
         value = spec.value
     if value is None:
         return ds.expand_dims(spec.dim)
-    if spec.dim in ds.coords and spec.dim not in ds.dims:
-        ds = ds.drop_vars(spec.dim)  # a scalar coordinate becomes the new dimension
-    return ds.expand_dims({spec.dim: [value]})
+    if spec.dim not in ds.coords or spec.dim in ds.dims:
+        return ds.expand_dims({spec.dim: [value]})
+    # A scalar coordinate becomes the new dimension: its value is replaced, but its attributes
+    # (CF units, standard_name) and, for values of the same kind, its stored encoding stay.
+    old = ds.variables[spec.dim]
+    ds = ds.drop_vars(spec.dim).expand_dims({spec.dim: [value]})
+    new = ds.variables[spec.dim]
+    new.attrs = dict(old.attrs)
+    if new.dtype.kind == old.dtype.kind:
+        kept = ("units", "calendar", "dtype")
+        new.encoding = {k: v for k, v in old.encoding.items() if k in kept}
+    return ds
 
 
 def _set_encoding(ds: xr.Dataset, step: t.SetEncoding, key: Any) -> xr.Dataset:
@@ -170,7 +183,7 @@ def apply_transforms(
     for position, step in enumerate(steps):
         try:
             ds = _APPLY[step.name](ds, step, key)
-        except (KeyError, ValueError, TypeError) as err:
+        except (KeyError, IndexError, ValueError, TypeError) as err:
             message = err.args[0] if isinstance(err, KeyError) and err.args else str(err)
             raise SchemaError(
                 f"transform {position + 1} ({step.name}) failed: {message}",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import warnings
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
@@ -94,6 +93,14 @@ def template_dataset(template: Template, target: Target) -> tuple[xr.Dataset, di
         encoding[name] = enc
     ds = ds.set_coords([n for n, v in template.variables.items() if v.is_coord])
     return ds, encoding
+
+
+def count_write_units(template: Template, target: Target) -> int:
+    """How many whole-chunk (or whole-shard) writes the bake performs."""
+    return sum(
+        ChunkGrid(var.shape, write_shape(template, var, target)).nchunks if var.shape else 1
+        for var in template.variables.values()
+    )
 
 
 def template_digest(template: Template, target: Target) -> str:
@@ -206,6 +213,7 @@ def finalise_target(store: str) -> None:
 
 
 def store_exists(store: str) -> bool:
-    return os.path.exists(os.path.join(store, "zarr.json")) or os.path.exists(
-        os.path.join(store, ".zgroup")
-    )
+    from recipes_core.storage import files
+
+    return files.exists(files.join(store, "zarr.json")) or files.exists(
+        files.join(store, ".zgroup"))

@@ -21,7 +21,7 @@ from recipes_core.opener import key_mapping, open_kwargs
 from recipes_core.ops import apply_transforms
 from recipes_core.plan.chunks import ChunkGrid
 from recipes_core.plan.plan import Plan
-from recipes_core.storage import AccessPolicy, Stager
+from recipes_core.storage import AccessPolicy, Stager, redact_url
 
 
 @dataclass
@@ -57,7 +57,9 @@ def oracle_dataset(plan: Plan, cache_dir: str, policy: AccessPolicy) -> Iterator
             ds = xr.open_dataset(staged.path, **kwargs)
             opened.append(ds)
             parts.append(
-                apply_transforms(ds, plan.recipe.transforms, key=key_mapping(plan, key), where=url)
+                apply_transforms(
+                    ds, plan.recipe.transforms, key=key_mapping(plan, key), where=redact_url(url)
+                )
             )
         yield xr.combine_by_coords(
             parts,

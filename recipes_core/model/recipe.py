@@ -69,7 +69,7 @@ def parse_date(value: Any) -> pd.Timestamp:
 def parse_freq(value: str) -> pd.DateOffset:
     try:
         offset = pd.tseries.frequencies.to_offset(value)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, OverflowError):  # '99999999999999999999D' overflows
         raise ValueError(
             f"{value!r} is not a pandas frequency; use e.g. D (daily), h (hourly), "
             "MS (month start), ME (month end), YS (year start)"

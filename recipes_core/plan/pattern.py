@@ -8,6 +8,7 @@ demand, so 100,000 sources cost nothing until they are used.
 from __future__ import annotations
 
 import posixpath
+import re
 import string
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,10 @@ import numpy as np
 import pandas as pd
 
 SourceKey = tuple[int, ...]
+
+
+_STRFTIME = re.compile(r"%[A-Za-z]")
+_BIG_NUMBER = re.compile(r"\d{4,}")
 
 
 def parse_placeholders(pattern: str) -> list[tuple[str, str]]:
@@ -45,6 +50,12 @@ def parse_placeholders(pattern: str) -> list[tuple[str, str]]:
             raise ValueError(f"placeholder {{{field}!{conversion}}}: conversions are not allowed")
         if spec and "{" in spec:
             raise ValueError(f"placeholder {{{field}:{spec}}}: nested placeholders are not allowed")
+        # '{n:>999999999}' would build a gigabyte string per key; strftime specs ('%Y%m%d0000')
+        # only copy their digits, so the bound applies to format-mini-language specs alone.
+        if spec and not _STRFTIME.search(spec) and _BIG_NUMBER.search(spec):
+            raise ValueError(
+                f"placeholder {{{field}:{spec}}}: widths and precisions over 999 are not allowed"
+            )
         found.append((field, spec or ""))
     return found
 

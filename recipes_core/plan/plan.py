@@ -21,6 +21,7 @@ from recipes_core.model import Recipe
 from recipes_core.model.recipe import parse_date, parse_freq
 from recipes_core.plan.chunks import check_shards_align
 from recipes_core.plan.pattern import FilePattern, PatternDim, SourceKey, parse_placeholders
+from recipes_core.redact import redact_url
 
 PLAN_VERSION = 1
 DEFAULT_CHUNK_BYTES = 100 * 1000 * 1000
@@ -98,7 +99,7 @@ class Plan:
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary for ``arco plan``."""
-        first, last = self.first_last_urls()
+        first, last = (redact_url(u) for u in self.first_last_urls())  # no tokens on screen
         target = self.recipe.target
         return {
             "id": self.id,

@@ -1,40 +1,42 @@
-"""Stage sources into a local, content-addressed cache (DESIGN §4, step 2).
+"""Stage sources into the local, content-addressed cache (DESIGN §4, step 2).
 
 A download goes to a temporary file, is checked (size against Content-Length, sha256 against any
-pin) and only then renamed into ``objects/<sha256>``. Every fetch appends a line to
-``manifest.jsonl``: the staging history. A changed upstream file becomes a new object beside the
-old one, never an overwrite, so an earlier bake stays reproducible.
+pin) and only then renamed into ``objects/<sha256>``; a failed or rejected download leaves
+nothing behind. Every fetch appends a record to the manifest: the staging history (see
+:mod:`recipes_core.storage.cache`). A changed upstream file becomes a new object beside the old
+one, never an overwrite, so an earlier bake stays reproducible.
+
+A cached copy is reused only when the server's ETag (or Last-Modified and size) still match the
+newest record for the URL, and only after its bytes are re-hashed: a damaged cache is never
+baked from.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import json
 import os
-import random
 import shutil
-import tempfile
-import time
-import uuid
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin
-
-import requests
 
 from recipes_core.errors import ChecksumError, SourceError, SourceMissingError
 from recipes_core.plan.pattern import url_scheme
+from recipes_core.redact import redact_text
+from recipes_core.storage.cache import BLOCK, StagingCache, cache_key, now_text, sha256_file
+from recipes_core.storage.http import HttpClient
 from recipes_core.storage.policy import AccessPolicy, check_url, local_path, redact_url
 
-RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-BLOCK = 1 << 20
+__all__ = ["StagedSource", "Stager"]
 
 
 @dataclass(frozen=True)
 class StagedSource:
-    """A source ready to open: a local path, and what we know about its bytes."""
+    """A source ready to open: a local path, and what we know about its bytes.
+
+    ``url`` is the URL as it may be shown (credentials and query values redacted): everything
+    after staging reads the local ``path``, so the secret-bearing original is not carried on.
+    """
 
     url: str
     path: str
@@ -44,81 +46,70 @@ class StagedSource:
     last_modified: str | None = None
     fetched_at: str | None = None
     cached: bool = False
+    cache_key: str | None = None
 
     def record(self) -> dict[str, Any]:
         out = asdict(self)
         out["url"] = redact_url(self.url)
         return out
 
-
-def _now() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _sha256_file(path: str) -> tuple[str, int]:
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as f:
-        while block := f.read(BLOCK):
-            digest.update(block)
-            size += len(block)
-    return digest.hexdigest(), size
+    def manifest_record(self) -> dict[str, Any]:
+        """The line the staging history keeps for this fetch."""
+        return {
+            "event": "fetch",
+            "url": redact_url(self.url),
+            "cache_key": self.cache_key,
+            "size": self.size,
+            "sha256": self.sha256,
+            "etag": self.etag,
+            "last_modified": self.last_modified,
+            "fetched_at": self.fetched_at,
+        }
 
 
 class Stager:
     """Fetches sources into ``cache_dir`` under an access policy. One per worker."""
 
     def __init__(self, cache_dir: str, policy: AccessPolicy | None = None) -> None:
-        self.cache_dir = os.path.abspath(cache_dir)
+        self.cache = StagingCache(cache_dir)
+        self.cache_dir = self.cache.root
         self.policy = policy or AccessPolicy()
-        self._session: requests.Session | None = None
+        self.http = HttpClient(self.policy)
 
-    # ---- the cache ----------------------------------------------------------------------
+    # ---- the cache (kept here for callers that knew the Stager first) ---------------------
     @property
     def manifest_path(self) -> str:
-        return os.path.join(self.cache_dir, "manifest.jsonl")
+        return self.cache.manifest_path
 
     def object_path(self, sha256: str) -> str:
-        return os.path.join(self.cache_dir, "objects", sha256[:2], sha256)
+        return self.cache.object_path(sha256)
 
     def history(self, url: str | None = None) -> list[dict[str, Any]]:
-        """Every manifest record (for one URL, if given), oldest first."""
-        try:
-            with open(self.manifest_path, encoding="utf-8") as f:
-                records = [json.loads(line) for line in f if line.strip()]
-        except FileNotFoundError:
-            return []
-        if url is not None:
-            records = [r for r in records if r.get("url") == redact_url(url)]
-        return records
-
-    def _remember(self, staged: StagedSource) -> None:
-        os.makedirs(self.cache_dir, exist_ok=True)
-        line = json.dumps(staged.record(), sort_keys=True) + "\n"
-        # One short O_APPEND write per record keeps lines whole across concurrent workers.
-        fd = os.open(self.manifest_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-        try:
-            os.write(fd, line.encode())
-        finally:
-            os.close(fd)
+        """Every fetch record (for one URL, if given), oldest first."""
+        if url is None:
+            return self.cache.fetches()
+        return self.cache.history(cache_key(url))
 
     # ---- staging ------------------------------------------------------------------------
-    def stage(self, url: str, expected_sha256: str | None = None) -> StagedSource:
+    def stage(
+        self, url: str, expected_sha256: str | None = None, *, max_bytes: int | None = None
+    ) -> StagedSource:
+        """Fetch ``url`` (or reuse its cached copy) and check it against ``expected_sha256``."""
         check_url(url, self.policy)
         scheme = url_scheme(url)
         if not scheme or scheme == "file":
             return self._stage_local(url, expected_sha256)
         if scheme in ("http", "https"):
-            return self._stage_http(url, expected_sha256)
+            return self._stage_http(url, expected_sha256, max_bytes)
         return self._stage_fsspec(url, expected_sha256)
 
     def _verify_pin(self, url: str, sha256: str, expected: str | None) -> None:
-        if expected is not None and sha256 != expected:
+        if expected is not None and sha256 != expected.lower():
             raise ChecksumError(
-                f"sha256 mismatch: the recipe pins {expected} but the source is {sha256}",
+                f"sha256 mismatch: the recipe pins {expected.lower()} but the source is {sha256}",
                 where=redact_url(url),
                 fix="if the upstream file changed on purpose, update the pin in the recipe; "
-                "otherwise report it to the data provider.",
+                "otherwise report it to the data provider. Nothing was baked from it.",
             )
 
     def _stage_local(self, url: str, expected: str | None) -> StagedSource:
@@ -127,7 +118,7 @@ class Stager:
             raise SourceMissingError(
                 "no such file", where=path, fix="check source.pattern and the dims' keys."
             )
-        sha256, size = _sha256_file(path)
+        sha256, size = sha256_file(path)
         self._verify_pin(url, sha256, expected)
         stat = os.stat(path)
         return StagedSource(
@@ -136,196 +127,109 @@ class Stager:
             size=size,
             sha256=sha256,
             last_modified=datetime.fromtimestamp(stat.st_mtime, UTC).isoformat(),
-            fetched_at=_now(),
+            fetched_at=now_text(),
         )
 
-    def _session_get(self) -> requests.Session:
-        if self._session is None:
-            self._session = requests.Session()
-            self._session.headers["User-Agent"] = "arco-recipes/0.1 (+bake)"
-        return self._session
-
-    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """One request with redirects followed by hand (each hop re-checked) and bounded retries."""
-        deadline = time.monotonic() + self.policy.max_retry_seconds
-        attempt = 0
-        while True:
-            current = url
-            try:
-                for _hop in range(6):
-                    response = self._session_get().request(
-                        method,
-                        current,
-                        allow_redirects=False,
-                        timeout=(min(10.0, self.policy.timeout), self.policy.timeout),
-                        **kwargs,
-                    )
-                    if response.is_redirect and "location" in response.headers:
-                        current = urljoin(current, response.headers["location"])
-                        response.close()
-                        check_url(current, self.policy)
-                        continue
-                    break
-                else:
-                    raise SourceError(
-                        "too many redirects",
-                        where=redact_url(url),
-                        fix="point the recipe at the final URL.",
-                    )
-            except (requests.ConnectionError, requests.Timeout) as err:
-                response = None
-                reason = f"{type(err).__name__}"
-            else:
-                if response.status_code not in RETRY_STATUS:
-                    return response
-                reason = f"HTTP {response.status_code}"
-            attempt += 1
-            wait = min(30.0, 0.25 * 2**attempt) * (0.5 + random.random() / 2)
-            if response is not None and response.headers.get("Retry-After", "").isdigit():
-                wait = float(response.headers["Retry-After"])
-            if attempt > self.policy.max_retries or time.monotonic() + wait > deadline:
-                raise SourceError(
-                    f"giving up after {attempt} attempts ({reason})",
-                    where=redact_url(url),
-                    fix="the server is failing or unreachable; try again later.",
-                )
-            if response is not None:
-                response.close()
-            time.sleep(wait)
-
-    def _cached(self, url: str) -> StagedSource | None:
-        """A cached copy, if the server says the file has not changed since we fetched it."""
-        records = self.history(url)
+    def _cached(self, url: str, key: str, expected: str | None) -> StagedSource | None:
+        """The cached copy, if the server says the file has not changed since we fetched it."""
+        records = self.cache.history(key)
         if not records:
             return None
         last = records[-1]
-        path = self.object_path(last["sha256"])
-        if not os.path.isfile(path):
+        path = self.cache.object_path(str(last.get("sha256")))
+        if not os.path.isfile(path) or (expected and last.get("sha256") != expected.lower()):
             return None
-        try:
-            head = self._request("HEAD", url)
-        except SourceError:
+        status, headers = self.http.head(url)
+        if status != 200:
             return None
-        if head.status_code != 200:
-            return None
-        same_etag = last.get("etag") and head.headers.get("ETag") == last["etag"]
+        etag = headers.get("ETag")
+        same_etag = bool(last.get("etag")) and etag == last["etag"]
         same_stamp = (
-            last.get("last_modified")
-            and head.headers.get("Last-Modified") == last["last_modified"]
-            and head.headers.get("Content-Length") == str(last["size"])
+            bool(last.get("last_modified"))
+            and headers.get("Last-Modified") == last["last_modified"]
+            and headers.get("Content-Length") == str(last.get("size"))
         )
         if not (same_etag or same_stamp):
             return None
+        sha256, size = sha256_file(path)
+        if sha256 != last.get("sha256") or size != last.get("size"):
+            return None  # damaged on disk: fetch again (the rename then repairs the object)
         return StagedSource(
-            url=url,
+            url=redact_url(url),
             path=path,
-            size=last["size"],
-            sha256=last["sha256"],
+            size=size,
+            sha256=sha256,
             etag=last.get("etag"),
             last_modified=last.get("last_modified"),
             fetched_at=last.get("fetched_at"),
             cached=True,
+            cache_key=key,
         )
 
-    def _stage_http(self, url: str, expected: str | None) -> StagedSource:
-        cached = self._cached(url)
+    def _stage_http(self, url: str, expected: str | None, max_bytes: int | None) -> StagedSource:
+        key = cache_key(url)
+        cached = self._cached(url, key, expected)
         if cached is not None:
-            self._verify_pin(url, cached.sha256, expected)
             return cached
-        response = self._request("GET", url, stream=True)
-        with response:
-            if response.status_code == 404 or response.status_code == 410:
-                raise SourceMissingError(
-                    f"HTTP {response.status_code}: the source does not exist",
-                    where=redact_url(url),
-                    fix="check source.pattern and the dims' keys.",
-                )
-            if response.status_code != 200:
-                raise SourceError(
-                    f"HTTP {response.status_code} {response.reason}",
-                    where=redact_url(url),
-                    fix="check that the URL is public and correct.",
-                )
-            tmp_dir = os.path.join(self.cache_dir, "tmp")
-            os.makedirs(tmp_dir, exist_ok=True)
-            tmp = os.path.join(tmp_dir, uuid.uuid4().hex)
-            digest = hashlib.sha256()
-            size = 0
-            try:
-                with open(tmp, "wb") as f:
-                    for block in response.iter_content(BLOCK):
-                        digest.update(block)
-                        size += len(block)
-                        f.write(block)
-            except (requests.RequestException, OSError) as err:
-                _remove(tmp)
-                raise SourceError(
-                    f"the download broke off after {size} bytes ({type(err).__name__})",
-                    where=redact_url(url),
-                    fix="try again; the server reset the connection.",
-                ) from None
-            declared = response.headers.get("Content-Length")
-            if declared is not None and declared.isdigit() and int(declared) != size:
-                _remove(tmp)
-                raise ChecksumError(
-                    f"truncated download: got {size} bytes, the server announced {declared}",
-                    where=redact_url(url),
-                    fix="try again; nothing was baked from it.",
-                )
-            sha256 = digest.hexdigest()
-            try:
-                self._verify_pin(url, sha256, expected)
-            except ChecksumError:
-                _remove(tmp)
-                raise
-            final = self.object_path(sha256)
-            os.makedirs(os.path.dirname(final), exist_ok=True)
-            os.replace(tmp, final)
-            staged = StagedSource(
-                url=url,
-                path=final,
-                size=size,
-                sha256=sha256,
-                etag=response.headers.get("ETag"),
-                last_modified=response.headers.get("Last-Modified"),
-                fetched_at=_now(),
-            )
-        self._remember(staged)
+        tmp = self.cache.temp_path()
+        download = self.http.download(url, tmp, max_bytes=max_bytes)  # removes tmp on failure
+        try:
+            self._verify_pin(url, download.sha256, expected)
+            final = self.cache.commit(tmp, download.sha256)
+        except BaseException:
+            _remove(tmp)
+            raise
+        staged = StagedSource(
+            url=redact_url(url),
+            path=final,
+            size=download.size,
+            sha256=download.sha256,
+            etag=download.etag,
+            last_modified=download.last_modified,
+            fetched_at=now_text(),
+            cache_key=key,
+        )
+        self.cache.append(staged.manifest_record())
         return staged
 
     def _stage_fsspec(self, url: str, expected: str | None) -> StagedSource:
         import fsspec
 
-        tmp_dir = os.path.join(self.cache_dir, "tmp")
-        os.makedirs(tmp_dir, exist_ok=True)
+        tmp = self.cache.temp_path()
         try:
-            with (
-                fsspec.open(url, "rb") as src,
-                tempfile.NamedTemporaryFile(dir=tmp_dir, delete=False) as dst,
-            ):
+            with fsspec.open(url, "rb") as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst, BLOCK)
-                tmp = dst.name
         except FileNotFoundError:
+            _remove(tmp)
             raise SourceMissingError(
                 "the source does not exist", where=redact_url(url), fix="check source.pattern."
             ) from None
         except Exception as err:
+            _remove(tmp)
             raise SourceError(
-                f"could not read the source: {type(err).__name__}: {err}",
+                f"could not read the source: {type(err).__name__}: {redact_text(str(err), url)}",
                 where=redact_url(url),
                 fix="check the URL and the runner's credentials.",
             ) from None
-        sha256, size = _sha256_file(tmp)
-        try:
-            self._verify_pin(url, sha256, expected)
-        except ChecksumError:
+        except BaseException:
             _remove(tmp)
             raise
-        final = self.object_path(sha256)
-        os.makedirs(os.path.dirname(final), exist_ok=True)
-        os.replace(tmp, final)
-        staged = StagedSource(url=url, path=final, size=size, sha256=sha256, fetched_at=_now())
-        self._remember(staged)
+        try:
+            sha256, size = sha256_file(tmp)
+            self._verify_pin(url, sha256, expected)
+            final = self.cache.commit(tmp, sha256)
+        except BaseException:
+            _remove(tmp)
+            raise
+        staged = StagedSource(
+            url=redact_url(url),
+            path=final,
+            size=size,
+            sha256=sha256,
+            fetched_at=now_text(),
+            cache_key=cache_key(url),
+        )
+        self.cache.append(staged.manifest_record())
         return staged
 
 

@@ -204,6 +204,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         url_path = self._url_path()
         self.server.owner._record(self.command, url_path)
         path, status = self._resolve(url_path)
+        # Subclasses (recipes_core.testing.faults) may answer instead, to inject failures.
+        if self.server.owner.intercept(self, url_path, path, head_only=head_only):
+            return
         if path is None:
             reason = "forbidden\n" if status == 403 else "not found\n"
             self._send_text(status, reason, head_only=head_only)
@@ -368,6 +371,23 @@ class ArchiveServer:
     def __repr__(self) -> str:
         where = self.url if self._server is not None else "stopped"
         return f"ArchiveServer({str(self.root)!r}, {where})"
+
+    # -- hooks ----------------------------------------------------------------------------------
+
+    def intercept(
+        self,
+        handler: http.server.BaseHTTPRequestHandler,
+        url_path: str,
+        path: pathlib.Path | None,
+        *,
+        head_only: bool,
+    ) -> bool:
+        """Called for every GET/HEAD before it is served; return True if it was answered.
+
+        ``path`` is the file the request maps to (None if there is none). The plain server
+        never intercepts; :class:`recipes_core.testing.faults.FaultServer` does.
+        """
+        return False
 
     # -- request log ----------------------------------------------------------------------------
 

@@ -1,0 +1,169 @@
+"""One plan, several engines: Beam pipeline options and engine lifecycles per profile.
+
+This is the only module that knows Dask, Flink or Dataflow, and it imports each engine lazily
+(the rechunker pattern), so a machine with only the direct runner never imports distributed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from recipes_core.errors import RunnerError
+from recipes_core.plan.plan import Plan
+from recipes_core.runners.profile import (
+    DaskSettings,
+    DataflowSettings,
+    DirectSettings,
+    FlinkSettings,
+    RunnerProfile,
+)
+
+DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
+
+
+@dataclass
+class EngineSession:
+    """Pipeline arguments for one bake, and what to tidy up after it."""
+
+    args: list[str]
+    remote: bool = False  # the job runs elsewhere: show its id and state, not live progress
+    # Run as two graphs (survey, then write) with the driver preparing the store in between:
+    # for engines that recompute side inputs instead of materialising them (Beam's Dask).
+    two_phase: bool = False
+    dashboard: str | None = None
+    _after: list[Callable[[Any], None]] = field(default_factory=list)
+
+    def finished(self, result: Any) -> None:
+        for hook in self._after:
+            hook(result)
+
+
+def direct_args(settings: DirectSettings) -> list[str]:
+    return ["--runner=DirectRunner", f"--direct_running_mode={settings.running_mode}",
+            f"--direct_num_workers={settings.num_workers}"]
+
+
+def dask_npartitions(settings: DaskSettings, plan: Plan) -> int:
+    """Beam's Dask runner puts ~128 elements in a partition by default, so a 100-source bake
+    would run on one worker; spread the sources over every worker thread instead."""
+    if settings.npartitions:
+        return settings.npartitions
+    slots = settings.n_workers * settings.threads_per_worker
+    return max(1, min(plan.nsources, 4 * slots))
+
+
+def flink_args(settings: FlinkSettings) -> list[str]:
+    if settings.job_endpoint:
+        args = ["--runner=PortableRunner", f"--job_endpoint={settings.job_endpoint}",
+                f"--environment_type={settings.environment_type}"]
+    else:
+        args = ["--runner=FlinkRunner", f"--flink_master={settings.flink_master}",
+                f"--flink_version={settings.flink_version}",
+                f"--parallelism={settings.parallelism}",
+                f"--environment_type={settings.environment_type}"]
+        if settings.flink_job_server_jar:
+            args.append(f"--flink_job_server_jar={settings.flink_job_server_jar}")
+    if settings.environment_config:
+        args.append(f"--environment_config={settings.environment_config}")
+    if settings.sdk_container_image:
+        args.append(f"--sdk_container_image={settings.sdk_container_image}")
+    return args
+
+
+def dataflow_args(settings: DataflowSettings, plan: Plan) -> list[str]:
+    args = ["--runner=DataflowRunner", f"--project={settings.project}",
+            f"--region={settings.region}", f"--temp_location={settings.temp_location}",
+            f"--job_name=arco-{plan.id}-{plan.hash[:8]}"]
+    optional = {
+        "staging_location": settings.staging_location,
+        "machine_type": settings.machine_type,
+        "max_num_workers": settings.max_num_workers,
+        "sdk_container_image": settings.sdk_container_image,
+        "service_account_email": settings.service_account_email,
+    }
+    args += [f"--{k}={v}" for k, v in optional.items() if v is not None]
+    if settings.dry_run:
+        args.append("--dry_run=True")
+    return args
+
+
+@contextlib.contextmanager
+def _local_dask(settings: DaskSettings) -> Iterator[tuple[str, str | None, list[Any]]]:
+    """Start a LocalCluster, and close every client before the cluster so nothing reconnects."""
+    try:
+        from distributed import LocalCluster
+    except ImportError:
+        raise RunnerError("the dask engine needs distributed",
+                          fix="install the extra: pip install 'arco-recipes[dask]'.") from None
+    for name in ("distributed", "distributed.worker", "distributed.nanny",
+                 "distributed.scheduler", "distributed.core", "tornado"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
+    import dask
+
+    previous = dask.config.get("scheduler", None)
+    # Worker processes configure logging from dask's config, not from this process.
+    dask.config.set({"logging.distributed": "error"})
+    clients: list[Any] = []
+    cluster = LocalCluster(n_workers=settings.n_workers,
+                           threads_per_worker=settings.threads_per_worker,
+                           processes=True, memory_limit=settings.memory_limit,
+                           dashboard_address=None, silence_logs=logging.CRITICAL)
+    try:
+        yield cluster.scheduler_address, None, clients
+    finally:
+        # Beam's runner makes its own Client; close every client (ours, and any the runner
+        # left behind when a bake failed) before the cluster, or they log reconnect errors.
+        with contextlib.suppress(Exception):
+            from distributed.client import _global_clients
+
+            clients.extend(_global_clients.values())
+        for client in clients:
+            with contextlib.suppress(Exception):
+                client.close()
+        cluster.close()
+        # A Client makes itself dask's default scheduler; give the process its old one back.
+        import dask
+
+        dask.config.refresh()
+        if previous is not None:
+            dask.config.set(scheduler=previous)
+
+
+@contextlib.contextmanager
+def engine_session(profile: RunnerProfile, plan: Plan) -> Iterator[EngineSession]:
+    """Everything an engine needs around one pipeline run."""
+    settings = profile.settings
+    if profile.engine == "direct":
+        assert isinstance(settings, DirectSettings)
+        yield EngineSession(direct_args(settings))
+    elif profile.engine == "dask":
+        assert isinstance(settings, DaskSettings)
+        with contextlib.ExitStack() as stack:
+            clients: list[Any] = []
+            if settings.scheduler == "local":
+                address, dashboard, clients = stack.enter_context(_local_dask(settings))
+            else:
+                address, dashboard = settings.scheduler, None
+            session = EngineSession(
+                [f"--runner={DASK_RUNNER}", f"--dask_client_address={address}",
+                 f"--dask_npartitions={dask_npartitions(settings, plan)}"],
+                dashboard=dashboard, two_phase=True)
+            # The runner makes its own Client; hand it to the cluster's clean-up (first).
+            session._after.append(lambda result: clients.append(getattr(result, "client", None))
+                                  if getattr(result, "client", None) else None)
+            yield session
+    elif profile.engine == "flink":
+        assert isinstance(settings, FlinkSettings)
+        yield EngineSession(flink_args(settings), remote=settings.job_endpoint != "embed",
+                            dashboard=None if settings.job_endpoint else
+                            f"http://{settings.flink_master}")
+    else:
+        assert isinstance(settings, DataflowSettings)
+        yield EngineSession(
+            dataflow_args(settings, plan), remote=True,
+            dashboard=f"https://console.cloud.google.com/dataflow/jobs/{settings.region}"
+            f"?project={settings.project}")

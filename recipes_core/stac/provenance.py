@@ -1,0 +1,253 @@
+"""The provenance record of a bake, in W3C PROV-JSON (https://www.w3.org/submissions/prov-json/).
+
+One document per bake, ``<version_dir>/provenance.json``::
+
+    entities    the recipe (its hash), every source (URL, size, sha256, ETag/Last-Modified),
+                and the output store (plan hash, Zarr format)
+    activity    the bake: start and end, runner, plan hash, options (secrets redacted)
+    agents      the software that ran (this package, Apache Beam, xarray, zarr, with versions),
+                the recipe's maintainers and the data's providers
+    relations   used, wasGeneratedBy, wasDerivedFrom, wasAssociatedWith (with the recipe as the
+                plan), wasAttributedTo
+
+Everything comes from what the bake recorded (``bake.json``, ``sources.json``), never from a
+second look at the sources, so the record describes exactly the bytes that were read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import json
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from recipes_core.plan.plan import Plan, recipe_hash
+from recipes_core.stac.assets import Processing
+from recipes_core.storage import redact_url
+
+PROV = "http://www.w3.org/ns/prov#"
+XSD = "http://www.w3.org/2001/XMLSchema#"
+SOFTWARE = ("arco-recipes", "apache-beam", "xarray", "zarr", "numpy", "pystac")
+# Option names whose values are secrets whatever they look like.
+SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "key", "auth")
+
+
+def software_versions() -> dict[str, str]:
+    versions = {}
+    for name in SOFTWARE:
+        try:
+            versions[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            versions[name] = "unknown"
+    return versions
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        while block := f.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def redact_options(args: Sequence[str]) -> list[str]:
+    """Pipeline options safe to publish: URLs lose credentials and query values, and the values
+    of options named like secrets (``--aws_secret_key=...``, ``--token X``) become ``***``."""
+    out: list[str] = []
+    secret_next = False
+    for arg in args:
+        if secret_next:
+            out.append("***")
+            secret_next = False
+            continue
+        if arg.startswith("--"):
+            name, sep, value = arg.partition("=")
+            secret = any(word in name.lower() for word in SECRET_WORDS)
+            if sep:
+                out.append(f"{name}=***" if secret else f"{name}={redact_url(value)}")
+            else:
+                out.append(arg)
+                secret_next = secret
+            continue
+        out.append(redact_url(arg))
+    return out
+
+
+def runner_of(args: Sequence[str]) -> str:
+    for i, arg in enumerate(args):
+        if arg.startswith("--runner="):
+            return arg.split("=", 1)[1]
+        if arg == "--runner" and i + 1 < len(args):
+            return args[i + 1]
+    return "DirectRunner"
+
+
+def read_sources(version_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    try:
+        with open(Path(version_dir) / "sources.json", encoding="utf-8") as f:
+            return json.load(f)
+    except FileNotFoundError:
+        return []
+
+
+@dataclass(frozen=True)
+class BakeFacts:
+    """What a provenance record is made of: the plan, the bake's state and its files."""
+
+    plan: Plan
+    version: int
+    version_dir: Path
+    store: Path
+    state: dict[str, Any]
+    pipeline_args: tuple[str, ...]
+    recipe_copy: Path
+
+
+def _slug(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-") or "x"
+
+
+def provenance_document(facts: BakeFacts) -> dict[str, Any]:
+    """The PROV-JSON document of one bake."""
+    plan, state = facts.plan, facts.state
+    recipe = plan.recipe
+    started, ended = state.get("started"), state.get("ended")
+    sources = read_sources(facts.version_dir)
+    versions = software_versions()
+
+    entity: dict[str, Any] = {
+        "arco:recipe": {
+            "prov:type": "arco:Recipe",
+            "prov:label": recipe.title,
+            "prov:location": facts.recipe_copy.name,
+            "arco:id": recipe.id,
+            "arco:recipe_hash": recipe_hash(recipe),
+            "arco:sha256": sha256_file(facts.recipe_copy),
+        },
+        "arco:store": {
+            "prov:type": "arco:ZarrStore",
+            "prov:location": facts.store.name,
+            "arco:plan_hash": plan.hash,
+            "arco:version": facts.version,
+            "arco:zarr_format": recipe.target.zarr_format,
+            "arco:pruned": plan.pruned,
+        },
+    }
+    used: dict[str, Any] = {"_:used-recipe": {"prov:activity": "arco:bake",
+                                              "prov:entity": "arco:recipe"}}
+    derived: dict[str, Any] = {}
+    attributed: dict[str, Any] = {}
+    for i, source in enumerate(sources):
+        sid = f"arco:source/{i}"
+        record = {
+            "prov:type": "arco:SourceFile",
+            "prov:location": redact_url(str(source.get("url", ""))),
+            "arco:key": source.get("key"),
+            "arco:size": source.get("size"),
+            "arco:sha256": source.get("sha256"),
+            "arco:fetched_at": source.get("fetched_at"),
+        }
+        for field in ("etag", "last_modified"):
+            if source.get(field):
+                record[f"arco:{field}"] = source[field]
+        entity[sid] = record
+        used[f"_:used-source/{i}"] = {"prov:activity": "arco:bake", "prov:entity": sid}
+        derived[f"_:derived/{i}"] = {"prov:generatedEntity": "arco:store", "prov:usedEntity": sid,
+                                     "prov:activity": "arco:bake"}
+
+    agent: dict[str, Any] = {}
+    associated: dict[str, Any] = {}
+    for name, version in versions.items():
+        aid = f"arco:software/{name}"
+        agent[aid] = {"prov:type": "prov:SoftwareAgent", "prov:label": name,
+                      "arco:version": version}
+        association = {"prov:activity": "arco:bake", "prov:agent": aid}
+        if name == "arco-recipes":
+            association["prov:plan"] = "arco:recipe"  # PROV's "plan": what the agent followed
+        associated[f"_:assoc/{name}"] = association
+    for maintainer in recipe.maintainers:
+        aid = f"arco:maintainer/{_slug(maintainer.github or maintainer.name)}"
+        agent[aid] = {"prov:type": "prov:Person", "prov:label": maintainer.name}
+        if maintainer.github:
+            agent[aid]["arco:github"] = maintainer.github
+        attributed[f"_:attr/recipe/{aid}"] = {"prov:entity": "arco:recipe", "prov:agent": aid}
+        attributed[f"_:attr/store/{aid}"] = {"prov:entity": "arco:store", "prov:agent": aid}
+    for provider in recipe.providers:
+        aid = f"arco:provider/{_slug(provider.name)}"
+        agent[aid] = {"prov:type": "prov:Organization", "prov:label": provider.name,
+                      "arco:roles": list(provider.roles)}
+        if provider.url:
+            agent[aid]["prov:location"] = str(provider.url)
+        if "producer" in provider.roles or not provider.roles:
+            for i in range(len(sources)):
+                attributed[f"_:attr/source/{i}/{aid}"] = {"prov:entity": f"arco:source/{i}",
+                                                          "prov:agent": aid}
+
+    args = list(facts.pipeline_args)
+    activity = {
+        "arco:bake": {
+            "prov:type": "arco:Bake",
+            "prov:startTime": started,
+            "prov:endTime": ended,
+            "arco:runner": runner_of(args),
+            "arco:engine": state.get("engine"),
+            "arco:profile": state.get("profile"),
+            "arco:plan_hash": plan.hash,
+            "arco:options": redact_options(args),
+            "arco:counters": state.get("counters", {}),
+            "arco:reused_version": state.get("reused_version", False),
+        }
+    }
+    return {
+        "prefix": {
+            # One namespace per bake, so identifiers stay unique when records are merged.
+            "arco": f"urn:arco:{recipe.id}:v{facts.version}:",
+            "prov": PROV,
+            "xsd": XSD,
+        },
+        "entity": entity,
+        "activity": activity,
+        "agent": agent,
+        "used": used,
+        "wasGeneratedBy": {"_:generated-store": {"prov:entity": "arco:store",
+                                                 "prov:activity": "arco:bake",
+                                                 "prov:time": ended}},
+        "wasDerivedFrom": derived,
+        "wasAssociatedWith": associated,
+        "wasAttributedTo": attributed,
+    }
+
+
+def write_provenance(facts: BakeFacts) -> tuple[Path, dict[str, Any]]:
+    document = provenance_document(facts)
+    path = facts.version_dir / "provenance.json"
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(document, indent=1, sort_keys=True) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path, document
+
+
+def processing_summary(document: dict[str, Any], level: str | None) -> Processing:
+    """The STAC processing fields that summarise a provenance document."""
+    bake = document["activity"]["arco:bake"]
+    software = {
+        a["prov:label"]: a["arco:version"]
+        for a in document["agent"].values()
+        if a.get("prov:type") == "prov:SoftwareAgent"
+    }
+    sources = [e for e in document["entity"].values() if e.get("prov:type") == "arco:SourceFile"]
+    total = sum(int(e.get("arco:size") or 0) for e in sources)
+    recipe = document["entity"]["arco:recipe"]
+    lineage = (
+        f"Baked by arco-recipes {software.get('arco-recipes', '')} on {bake['arco:runner']} from "
+        f"{len(sources)} source file{'s' if len(sources) != 1 else ''} ({total:,} bytes, each "
+        f"checked by sha256) with recipe {recipe['arco:id']} (recipe hash "
+        f"{recipe['arco:recipe_hash'][:12]}, plan hash {bake['arco:plan_hash'][:12]}); "
+        "see provenance.json."
+    )
+    return Processing(software=software, datetime=bake["prov:endTime"], lineage=lineage,
+                      level=level)

@@ -1,0 +1,77 @@
+"""Secrets never reach output, logs, plans, errors or files (DESIGN §6, promise 7).
+
+A recipe whose URLs carry a token in the query string is planned, preflighted, baked, re-baked
+with a missing file, and listed from the cache through the CLI (no --debug), with a secret in
+the environment too. Everything printed or logged, and every file written under the target and
+the cache, is scraped for both secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from recipes_core.cli import app
+from recipes_core.testing import ArchiveServer, make_daily_archive
+from tests.conftest import recipe_dict
+
+QUERY_SECRET = "SECRET123"
+ENV_SECRET = "SECRETENV456"
+
+
+def _scrape(root: Path) -> list[str]:
+    """Files under ``root`` that contain either secret (bytes, so binary files count too)."""
+    leaks = []
+    for path in root.rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            if QUERY_SECRET.encode() in data or ENV_SECRET.encode() in data:
+                leaks.append(str(path))
+    return leaks
+
+
+def test_no_secret_in_output_logs_or_files(tmp_path, write_recipe, monkeypatch, caplog, capfd):
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", ENV_SECRET)
+    monkeypatch.setenv("ARCO_TOKEN", ENV_SECRET)
+    caplog.set_level(logging.DEBUG)
+    make_daily_archive(tmp_path / "archive", days=3, ny=4, nx=8)
+    target, cache, log = tmp_path / "target", tmp_path / "cache", tmp_path / "status.jsonl"
+    outputs: list[str] = []
+    runner = CliRunner()
+
+    def arco(*args: str) -> int:
+        result = runner.invoke(app, list(args))
+        outputs.append(result.output)
+        return result.exit_code
+
+    with ArchiveServer(tmp_path / "archive") as server:
+        recipe = write_recipe(recipe_dict(
+            server.url + "/demo_{time:%Y%m%d}.nc?token=" + QUERY_SECRET + "&var=tas",
+            {"time": {"start": "2020-01-01", "end": "2020-01-03", "freq": "D"}}))
+        common = ["--allow-private-hosts", "--cache", str(cache)]
+        assert arco("plan", str(recipe)) == 0
+        assert arco("plan", str(recipe), "--json") == 0
+        assert arco("preflight", str(recipe), "--allow-private-hosts") == 0
+        assert arco("bake", str(recipe), "--target", str(target), *common) == 0
+        assert arco("cache", "ls", "--cache", str(cache)) == 0
+        assert arco("cache", "ls", "--cache", str(cache), "--json", "--history") == 0
+        # The failure paths: a missing file (404), through preflight and through the bake.
+        (tmp_path / "archive" / "demo_20200102.nc").unlink()
+        assert arco("bake", str(recipe), "--target", str(tmp_path / "t2"), "--preflight",
+                    *common) == 1
+        assert arco("bake", str(recipe), "--target", str(tmp_path / "t2"), "--json-log",
+                    str(log), *common) == 1
+        assert server.count("demo_20200101.nc") >= 1  # the token URLs really were fetched
+
+    printed = "\n".join(outputs)
+    assert "token=***" in printed and "demo_20200102.nc" in printed  # redacted, not silent
+    captured = capfd.readouterr()
+    for text in (printed, caplog.text, captured.out, captured.err, log.read_text()):
+        assert QUERY_SECRET not in text and ENV_SECRET not in text
+    assert "Traceback" not in printed
+    for root in (target, tmp_path / "t2", cache):
+        assert _scrape(root) == [], "a secret was written to disk"
+    written = {p.name for root in (target, cache) for p in root.rglob("*") if p.is_file()}
+    assert {"bake.json", "sources.json", "manifest.jsonl"} <= written
