@@ -175,8 +175,15 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
     started = time.monotonic()
     snapshot: Snapshot | None = None
     try:
+        def new_pipeline() -> beam.Pipeline:
+            try:
+                return beam.Pipeline(options=PipelineOptions(session.args))
+            except ValueError as err:  # Beam's own check of the options
+                raise RunnerError(f"the engine refused the options: {err}",
+                                  where=profile.name, fix="check the runner profile.") from None
+
         def run_graph(transform: beam.PTransform) -> Any:
-            pipeline = beam.Pipeline(options=PipelineOptions(session.args))
+            pipeline = new_pipeline()
             _ = pipeline | "Bake" >> transform
             outcome = pipeline.run()
             try:
@@ -197,7 +204,7 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
                     outcome = run_graph(Bake(spec))
                 snapshot = monitor.final()
         else:
-            pipeline = beam.Pipeline(options=PipelineOptions(session.args))
+            pipeline = new_pipeline()
             _ = pipeline | "Bake" >> Bake(spec)
             outcome = pipeline.run()
             result.pipeline_result = outcome

@@ -114,6 +114,8 @@ def bake(
     detach: Annotated[bool, typer.Option(
         help="Remote engines: return once the job is submitted.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    set_: Annotated[list[str] | None, typer.Option(
+        "--set", help="Override a profile value: section.key=value (repeatable).")] = None,
     preflight: Annotated[bool, typer.Option(
         help="First check that every source exists (HEAD) and list all missing ones.")] = False,
 ) -> None:
@@ -130,7 +132,7 @@ def bake(
         compiled = _load_plan(recipe)
         if prune:
             compiled = compiled.prune(prune)
-        profile = load_profile(runner)
+        profile = load_profile(runner, set_ or ())
         policy = policy_from(profile)
         policy = dataclasses.replace(
             policy, allow_local=policy.allow_local or allow_local,

@@ -67,7 +67,7 @@ def flink_args(settings: FlinkSettings) -> list[str]:
                 f"--environment_type={settings.environment_type}"]
         if settings.flink_job_server_jar:
             args.append(f"--flink_job_server_jar={settings.flink_job_server_jar}")
-    if settings.environment_config:
+    if settings.environment_config and settings.environment_type != "LOOPBACK":
         args.append(f"--environment_config={settings.environment_config}")
     if settings.sdk_container_image:
         args.append(f"--sdk_container_image={settings.sdk_container_image}")

@@ -8,11 +8,13 @@ them from the environment or its own mechanisms (ADC for Dataflow, AWS_* for s3,
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 import pydantic
+import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from recipes_core.errors import RecipeValidationError, RunnerError
@@ -152,7 +154,34 @@ def bundled_profiles() -> dict[str, Path]:
     return {p.stem: p for p in sorted(PROFILES_DIR.glob("*.yaml"))}
 
 
-def load_profile(name_or_path: str | os.PathLike[str]) -> RunnerProfile:
+def apply_overrides(data: dict[str, Any], overrides: Sequence[str]) -> dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values read as YAML scalars, e.g. ``2``, ``true``).
+
+    This is how an operator bakes with a bundled profile changed in one place, e.g.
+    ``--set flink.job_endpoint=embed --set flink.environment_type=LOOPBACK``.
+    """
+    data = dict(data)
+    for override in overrides:
+        key, sep, raw = override.partition("=")
+        parts = key.strip().split(".")
+        if not sep or not all(p.isidentifier() for p in parts):
+            raise RunnerError(f"--set {override!r} is not of the form section.key=value",
+                              fix="write e.g. --set dask.n_workers=4")
+        value = yaml.safe_load(raw) if raw.strip() else None
+        if isinstance(value, dict | list):
+            raise RunnerError(f"--set {override!r}: only single values can be set",
+                              fix="set nested keys one by one (section.key=value).")
+        node = data
+        for part in parts[:-1]:
+            child = node.get(part)
+            node[part] = dict(child) if isinstance(child, dict) else {}
+            node = node[part]
+        node[parts[-1]] = value
+    return data
+
+
+def load_profile(name_or_path: str | os.PathLike[str],
+                 overrides: Sequence[str] = ()) -> RunnerProfile:
     """Load a bundled profile by name (``dask``) or any profile file by path."""
     text = os.fspath(name_or_path)
     bundled = bundled_profiles()
@@ -170,6 +199,7 @@ def load_profile(name_or_path: str | os.PathLike[str]) -> RunnerProfile:
     if not isinstance(data, dict):
         raise RunnerError(f"{path} is not a runner profile: the top level must be a mapping",
                           where=str(path))
+    data = apply_overrides(data, overrides)
     try:
         return RunnerProfile.model_validate(data)
     except pydantic.ValidationError as exc:

@@ -111,3 +111,28 @@ def test_runners_command_lists_profiles():
     assert result.exit_code == 0
     for name in ("direct", "dask", "flink", "dataflow"):
         assert name in result.output
+
+
+def test_set_overrides_a_bundled_profile():
+    profile = load_profile("flink", ["flink.job_endpoint=embed",
+                                     "flink.environment_type=LOOPBACK"])
+    assert profile.flink.job_endpoint == "embed" and profile.runs_here
+    assert "--environment_config" not in " ".join(flink_args(profile.flink))
+    direct = load_profile("direct", ["direct.running_mode=multi_processing",
+                                     "direct.num_workers=2"])
+    assert direct.direct.num_workers == 2
+
+
+@pytest.mark.parametrize("override, message", [
+    ("dask.n_workers", "section.key=value"),
+    ("dask..x=1", "section.key=value"),
+    ("dask.n_workers=[1, 2]", "only single values"),
+])
+def test_bad_overrides(override, message):
+    with pytest.raises(RunnerError, match=re.escape(message)):
+        load_profile("dask", [override])
+
+
+def test_override_with_a_wrong_value_names_the_field():
+    with pytest.raises(RecipeValidationError, match=r"field dask\.n_workers"):
+        load_profile("dask", ["dask.n_workers=zero"])
