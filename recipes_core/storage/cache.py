@@ -49,6 +49,21 @@ def sha256_file(path: str) -> tuple[str, int]:
     return digest.hexdigest(), size
 
 
+def sha256_tree(path: str) -> tuple[str, int]:
+    """A digest of a folder (a Zarr store): every file's relative path and content, in order."""
+    digest = hashlib.sha256()
+    size = 0
+    for folder, dirs, names in os.walk(path):
+        dirs.sort()  # walk in a fixed order, so the digest depends on content only
+        for name in sorted(names):
+            full = os.path.join(folder, name)
+            file_digest, file_size = sha256_file(full)
+            digest.update(os.path.relpath(full, path).replace(os.sep, "/").encode() + b"\0")
+            digest.update(bytes.fromhex(file_digest))
+            size += file_size
+    return digest.hexdigest(), size
+
+
 def _parse_time(text: str | None) -> float | None:
     if not text:
         return None

@@ -55,7 +55,7 @@ def _exists(client: HttpClient, url: str, policy: AccessPolicy) -> bool:
     check_url(url, policy)
     scheme = url_scheme(url)
     if not scheme or scheme == "file":
-        return os.path.isfile(local_path(url))
+        return os.path.exists(local_path(url))  # a file, or a Zarr store's folder
     if scheme in ("http", "https"):
         return client.exists(url)
     import fsspec

@@ -23,7 +23,14 @@ from typing import Any
 from recipes_core.errors import ChecksumError, SourceError, SourceMissingError
 from recipes_core.plan.pattern import url_scheme
 from recipes_core.redact import redact_text
-from recipes_core.storage.cache import BLOCK, StagingCache, cache_key, now_text, sha256_file
+from recipes_core.storage.cache import (
+    BLOCK,
+    StagingCache,
+    cache_key,
+    now_text,
+    sha256_file,
+    sha256_tree,
+)
 from recipes_core.storage.http import HttpClient
 from recipes_core.storage.policy import AccessPolicy, check_url, local_path, redact_url
 
@@ -114,11 +121,14 @@ class Stager:
 
     def _stage_local(self, url: str, expected: str | None) -> StagedSource:
         path = local_path(url)
-        if not os.path.isfile(path):
+        if os.path.isdir(path):  # a Zarr store is a folder: hash its whole tree
+            sha256, size = sha256_tree(path)
+        elif os.path.isfile(path):
+            sha256, size = sha256_file(path)
+        else:
             raise SourceMissingError(
                 "no such file", where=path, fix="check source.pattern and the dims' keys."
             )
-        sha256, size = sha256_file(path)
         self._verify_pin(url, sha256, expected)
         stat = os.stat(path)
         return StagedSource(

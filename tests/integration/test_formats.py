@@ -21,7 +21,6 @@ import pytest
 import xarray as xr
 import zarr
 
-from recipes_core.errors import SourceMissingError
 from tests.conftest import recipe_dict
 
 
@@ -280,13 +279,6 @@ def write_daily_zarr_stores(folder: Path, days: int = 3) -> list[Path]:
     return paths
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=SourceMissingError,
-    reason="storage.stage: Stager._stage_local requires os.path.isfile, so a local Zarr store "
-    "(a directory) is refused as 'no such file' before it is opened; format: zarr cannot be "
-    "baked from local stores (nor from http, which stages one file per URL)",
-)
 def test_zarr_stores_as_sources(tmp_path, write_recipe, bake_file):
     paths = write_daily_zarr_stores(tmp_path / "stores")
     result = bake_recipe(
