@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import time
@@ -27,7 +28,7 @@ from recipes_core.errors import RunnerError, TargetError
 from recipes_core.plan.plan import Plan
 from recipes_core.progress import ProgressMonitor, Snapshot
 from recipes_core.runners.profile import RunnerProfile
-from recipes_core.storage import AccessPolicy, Pins, StagedSource, safe_join
+from recipes_core.storage import AccessPolicy, Pins, safe_join
 from recipes_core.storage import files as fs
 from recipes_core.storage.admission import admit_sources
 
@@ -159,16 +160,17 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
     from recipes_core.pipeline import (
         Bake,
         BakeSpec,
-        Survey,
-        WriteChunks,
+        SurveyOnly,
+        WriteTasks,
         load_survey,
-        prepare_store,
+        prepare,
     )
-    from recipes_core.schema import combine_schemas
     from recipes_core.target import finalise_target
 
     spec = BakeSpec(plan=plan, store=store, cache_dir=cache, policy=policy,
-                    progress_dir=progress_dir, bake_id=uuid.uuid4().hex, pins=pins)
+                    progress_dir=progress_dir, bake_id=uuid.uuid4().hex, pins=pins,
+                    survey_key=secrets.token_hex(32),
+                    max_task_bytes=int(profile.max_task_memory))
     result = BakeResult(store=store, version=version, plan_hash=plan.hash, seconds=0.0,
                         bytes_written=0, sources=plan.nsources, engine=profile.engine,
                         dashboard=session.dashboard)
@@ -196,9 +198,9 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
             with ProgressMonitor(progress_dir, on_progress or (lambda s: None),
                                  plan.nsources) as monitor:
                 if session.two_phase:
-                    run_graph(Survey(spec))
-                    template = prepare_store(combine_schemas(plan, load_survey(spec)), spec)
-                    outcome = run_graph(WriteChunks(spec, template, _staged_from_record(spec)))
+                    run_graph(SurveyOnly(spec))
+                    prepared = prepare(load_survey(spec), spec)
+                    outcome = run_graph(WriteTasks(spec, prepared))
                     finalise_target(store)
                 else:
                     outcome = run_graph(Bake(spec))
@@ -238,14 +240,6 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
     publish(plan, os.path.dirname(os.path.dirname(version_dir)), version, version_dir, store,
             state, pipeline_args=session.args)
     return result
-
-
-def _staged_from_record(spec: Any) -> list[tuple[tuple[int, ...], StagedSource]]:
-    """The staged sources as the survey recorded them (``sources.json``)."""
-    records = fs.read_json(fs.join(os.path.dirname(spec.store), "sources.json")) or []
-    fields = set(StagedSource.__dataclass_fields__)
-    return [(tuple(r["key"]), StagedSource(**{k: v for k, v in r.items() if k in fields}))
-            for r in records]
 
 
 def _job_id(outcome: Any) -> str | None:

@@ -1,7 +1,11 @@
-"""The bake as a Beam pipeline: thin transforms over the pure functions (DESIGN §4).
+"""The bake as Beam pipelines: thin transforms over pure functions (DESIGN §4).
 
-    Expand -> Stage -> Schema -> CombineSchema -> Prepare
-                   \\-> Split (after Prepare) -> GroupByChunk -> Write -> Finalise
+    Expand -> Stage -> Survey -> Prepare -> WriteTasks -> Reshuffle -> Write -> Finalise
+
+Stage fetches each source into the cache; Survey reads its metadata; Prepare combines the
+schemas into the template, creates the store once and plans the write tasks; each task reads
+the slices it needs from its sources and writes whole chunks (see :mod:`recipes_core.tasks`).
+No data crosses a shuffle: only small task descriptions do.
 
 Each DoFn holds only plain, picklable state (the plan and a few paths) so the same graph runs in
 process, in several processes, on Dask, Flink or Dataflow.
@@ -13,8 +17,8 @@ import hashlib
 import hmac
 import os
 import pickle
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from typing import Any
 
 import apache_beam as beam
@@ -29,18 +33,18 @@ from recipes_core.progress import ProgressSink, write_totals
 from recipes_core.schema import SourceSchema, Template, combine_schemas, schema_of
 from recipes_core.storage import AccessPolicy, Pins, StagedSource, Stager, files
 from recipes_core.target import (
-    ChunkKey,
-    ChunkWriter,
-    Fragment,
-    count_write_units,
     finalise_target,
-    fragments,
     prepare_target,
     store_exists,
     template_digest,
+    write_shape,
 )
+from recipes_core.tasks import WriteTask, plan_write_tasks
+from recipes_core.writer import UnitWriter, run_write_task
 
 NAMESPACE = "arco"
+DEFAULT_TASK_BYTES = 256 * 1024 * 1024
+Surveyed = tuple[SourceKey, StagedSource, SourceSchema]
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,7 @@ class BakeSpec:
     bake_id: str = ""  # one per run: scopes the per-process memo below
     survey_key: str = ""  # hex key that signs the survey handed to the driver (two graphs)
     pins: Pins | None = None  # inline + sha256_manifest pins, loaded by the driver before fetching
+    max_task_bytes: int = DEFAULT_TASK_BYTES  # memory bound of one write task's buffers
 
     def pin_for(self, url: str) -> str | None:
         if self.pins is not None:
@@ -140,51 +145,76 @@ def read_schema(element: tuple[SourceKey, StagedSource], spec: BakeSpec) -> Sour
     return schema
 
 
-def prepare_store(template: Template, spec: BakeSpec) -> Template:
-    """Create the store from the template, unless it already holds this exact layout.
+def survey_source(element: tuple[SourceKey, StagedSource], spec: BakeSpec) -> Surveyed:
+    return element[0], element[1], read_schema(element, spec)
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """What every write task needs: the template and where each staged source is."""
+
+    template: Template
+    staged: dict[SourceKey, StagedSource]
+    positions: dict[str, int]
+    tasks: tuple[WriteTask, ...] = field(default=())
+
+
+def record_sources(surveyed: list[Surveyed], spec: BakeSpec) -> None:
+    """Write ``sources.json`` beside the store: every input with its size and checksum.
+
+    Provenance and the catalogue are built from this record, so they describe exactly the
+    bytes this bake read (URLs redacted of credentials and query values).
+    """
+    records = [dict(s.record(), key=list(k)) for k, s, _ in sorted(surveyed, key=lambda e: e[0])]
+    files.write_json(files.join(os.path.dirname(spec.store), "sources.json"), records, indent=1)
+
+
+def prepare(surveyed: list[Surveyed], spec: BakeSpec) -> Prepared:
+    """Combine the schemas, create the store once, and plan the write tasks.
 
     A re-run of the same plan over the same sources finds the same template digest and keeps
     the store (every chunk is then rewritten with identical bytes); anything else starts over.
     """
-    target = spec.plan.recipe.target
+    record_sources(surveyed, spec)
+    plan = spec.plan
+    template = combine_schemas(plan, [schema for _, _, schema in surveyed])
+    target = plan.recipe.target
     digest = template_digest(template, target)
     marker = files.join(os.path.dirname(spec.store), "template.json")
     recorded = files.read_json(marker) or {}
     if not (recorded.get("digest") == digest and store_exists(spec.store)):
         prepare_target(spec.store, template, target)
         files.write_json(marker, {"digest": digest})
-    write_totals(spec.progress_dir, chunks=count_write_units(template, target),
-                 bytes=template.nbytes)
-    return template
+    positions = {d.name: i for i, d in enumerate(plan.pattern.dims)}
+    staged = {key: source for key, source, _ in surveyed}
+    units = {name: write_shape(template, var, target) for name, var in template.variables.items()}
+    tasks = plan_write_tasks(template, units, list(staged), positions, spec.max_task_bytes)
+    write_totals(spec.progress_dir, chunks=_count_units(template, units), bytes=template.nbytes)
+    return Prepared(template, staged, positions, tuple(tasks))
 
 
-def prepare(schemas: list[SourceSchema], spec: BakeSpec) -> Template:
-    return prepare_store(combine_schemas(spec.plan, schemas), spec)
+def _count_units(template: Template, units: dict[str, tuple[int, ...]]) -> int:
+    from recipes_core.plan.chunks import ChunkGrid
+
+    return sum(ChunkGrid(var.shape, units[name]).nchunks if var.shape else 1
+               for name, var in template.variables.items())
 
 
 def survey_path(spec: BakeSpec) -> str:
     return files.join(os.path.dirname(spec.store), "survey.pickle")
 
 
-def survey_source(element: tuple[SourceKey, StagedSource], spec: BakeSpec,
-                  ) -> tuple[SourceKey, StagedSource, SourceSchema]:
-    return element[0], element[1], read_schema(element, spec)
-
-
-def save_survey(surveyed: list[tuple[SourceKey, StagedSource, SourceSchema]],
-                spec: BakeSpec) -> int:
-    """Record the sources, and hand the schemas to the driver signed with this bake's key
-    (the driver never unpickles anything it did not ask for)."""
-    record_sources([(key, staged) for key, staged, _ in surveyed], spec)
-    schemas = sorted((schema for _, _, schema in surveyed), key=lambda s: s.key)
-    payload = pickle.dumps(schemas, protocol=5)
+def save_survey(surveyed: list[Surveyed], spec: BakeSpec) -> int:
+    """Hand the survey to the driver, signed with this bake's key (the driver never
+    unpickles anything it did not ask for)."""
+    payload = pickle.dumps(sorted(surveyed, key=lambda e: e[0]), protocol=5)
     signature = hmac.new(bytes.fromhex(spec.survey_key), payload, hashlib.sha256).digest()
     with fsspec.open(survey_path(spec), "wb") as f:
         f.write(signature + payload)
-    return len(schemas)
+    return len(surveyed)
 
 
-def load_survey(spec: BakeSpec) -> list[SourceSchema]:
+def load_survey(spec: BakeSpec) -> list[Surveyed]:
     with fsspec.open(survey_path(spec), "rb") as f:
         blob = f.read()
     signature, payload = blob[:32], blob[32:]
@@ -195,156 +225,108 @@ def load_survey(spec: BakeSpec) -> list[SourceSchema]:
     return pickle.loads(payload)
 
 
-def split(
-    element: tuple[SourceKey, StagedSource],
-    spec: BakeSpec,
-    template: Template,
-) -> Iterator[tuple[ChunkKey, Fragment]]:
-    key, staged = element
-    positions = {d.name: i for i, d in enumerate(spec.plan.pattern.dims)}
-    with open_transformed(spec.plan, key, staged.path, staged.url) as ds:
-        yield from fragments(ds, template, spec.plan.recipe.target, key, positions)
-
-
 class WriteFn(_DoFn):
-    """Write each chunk whole from its grouped pieces."""
+    """Run write tasks: read the slices each needs, write its chunks whole."""
 
     _runtime = ("writer",)
 
-    def __init__(self, store: str, progress_dir: str | None = None) -> None:
-        self.store = store
+    def __init__(self, spec: BakeSpec, prepared: Prepared | None = None) -> None:
+        self.spec = spec
+        self.prepared = prepared  # given here in the two-graph form, else a side input
         self.chunks = Metrics.counter(NAMESPACE, "chunks_written")
         self.bytes = Metrics.counter(NAMESPACE, "bytes_written")
-        self.progress = ProgressSink(progress_dir)
+        self.progress = ProgressSink(spec.progress_dir)
 
     def setup(self) -> None:
-        self.writer = ChunkWriter(self.store)
+        self.writer = UnitWriter(self.spec.store)
 
     def finish_bundle(self) -> None:
         self.progress.flush()
 
-    def process(self, element: tuple[ChunkKey, Iterable[Fragment]]) -> Iterator[int]:
-        key, pieces = element
-        nbytes = self.writer.write(key, pieces)
-        self.chunks.inc()
+    def process(self, task: WriteTask, prepared: Prepared | None = None) -> Iterator[int]:
+        prepared = prepared or self.prepared
+        assert prepared is not None
+        units, nbytes = run_write_task(task, self.spec.plan, prepared.template,
+                                       prepared.staged, self.writer, prepared.positions)
+        self.chunks.inc(units)
         self.bytes.inc(nbytes)
-        self.progress.add(chunks_written=1, bytes_written=nbytes)
+        self.progress.add(chunks_written=units, bytes_written=nbytes)
         yield nbytes
 
 
-def record_sources(staged: list[tuple[SourceKey, StagedSource]], spec: BakeSpec) -> int:
-    """Write ``sources.json`` beside the store: every input with its size and checksum.
-
-    Provenance and the catalogue are built from this record, so they describe exactly the
-    bytes this bake read (URLs redacted of credentials and query values).
-    """
-    records = [dict(s.record(), key=list(k)) for k, s in sorted(staged, key=lambda e: e[0])]
-    files.write_json(files.join(os.path.dirname(spec.store), "sources.json"), records, indent=1)
-    return len(records)
-
-
-def finalise(total_bytes: int, store: str, template: Template, recorded: int) -> int:
-    """Consolidate the store's metadata, after every chunk and the sources record exist."""
+def finalise(total_bytes: int, store: str) -> int:
+    """Consolidate the store's metadata, after every chunk exists."""
     finalise_target(store)
     return total_bytes
 
 
-def _staged_sources(pbegin: beam.pvalue.PBegin, spec: BakeSpec) -> beam.PCollection:
+def _task_list(prepared: Prepared) -> tuple[WriteTask, ...]:
+    return prepared.tasks
+
+
+def _surveyed(pbegin: beam.pvalue.PBegin, spec: BakeSpec) -> beam.PCollection:
     return (
         pbegin
         | "Expand" >> beam.Create(spec.plan.sources())
         | "Stage" >> beam.ParDo(StageFn(spec))
+        | "Survey" >> beam.Map(survey_source, spec)
+        | "CollectSurvey" >> beam.combiners.ToList()
     )
 
 
-def _record(staged: beam.PCollection, spec: BakeSpec) -> beam.PCollection:
-    return (
-        staged
-        | "CollectSources" >> beam.combiners.ToList()
-        | "RecordSources" >> beam.Map(record_sources, spec)
-    )
+class _Transform(beam.PTransform):
+    def __init__(self, spec: BakeSpec) -> None:
+        super().__init__()
+        self.spec = spec
 
 
-def _write(pieces: beam.PCollection, spec: BakeSpec) -> beam.PCollection:
-    return (
-        pieces
-        | "GroupByChunk" >> beam.GroupByKey()
-        | "Write" >> beam.ParDo(WriteFn(spec.store, spec.progress_dir))
-        | "SumBytes" >> beam.CombineGlobally(sum)
-    )
-
-
-@dataclass
-class Bake(beam.PTransform):
+class Bake(_Transform):
     """The whole bake in one graph, from an empty pipeline to a finalised store.
 
     Prepare runs as a task and reaches the writers as a side input. Engines that materialise
-    side inputs (direct, portable/Flink, Dataflow) run this graph; see :class:`Survey` and
-    :class:`WriteChunks` for engines that do not. Yields the bytes written.
+    side inputs (direct, portable/Flink, Dataflow) run this graph; see :class:`SurveyOnly`
+    and :class:`WriteTasks` for those that do not. Yields the bytes written.
     """
-
-    spec: BakeSpec
-
-    def __post_init__(self) -> None:
-        beam.PTransform.__init__(self)
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[int]:
         spec = self.spec
-        staged = _staged_sources(pbegin, spec)
-        template = (
-            staged
-            | "Schema" >> beam.Map(read_schema, spec)
-            | "CollectSchemas" >> beam.combiners.ToList()
-            | "Prepare" >> beam.Map(prepare, spec)
-        )
-        template_view = beam.pvalue.AsSingleton(template)
-        recorded = _record(staged, spec)
+        prepared = _surveyed(pbegin, spec) | "Prepare" >> beam.Map(prepare, spec)
         return (
-            _write(staged | "Split" >> beam.FlatMap(split, spec, template_view), spec)
-            | "Finalise" >> beam.Map(finalise, spec.store, template_view,
-                                     beam.pvalue.AsSingleton(recorded))
+            prepared
+            | "WriteTasks" >> beam.FlatMap(_task_list)
+            | "Spread" >> beam.Reshuffle()
+            | "Write" >> beam.ParDo(WriteFn(spec), beam.pvalue.AsSingleton(prepared))
+            | "SumBytes" >> beam.CombineGlobally(sum)
+            | "Finalise" >> beam.Map(finalise, spec.store)
         )
 
 
-@dataclass
-class Survey(beam.PTransform):
-    """First of two graphs: stage every source and survey it; the driver then prepares.
+class SurveyOnly(_Transform):
+    """First of two graphs: stage and survey every source; the driver then prepares.
 
     Beam's Dask runner evaluates a side input inside each task by recomputing its whole
-    upstream graph, so on Dask the bake runs as two graphs with no side input at all.
+    upstream graph, so on Dask a bake runs as two graphs with no side input at all. One linear
+    chain, because the Dask runner computes only a graph's last output.
     """
 
-    spec: BakeSpec
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[int]:
+        return _surveyed(pbegin, self.spec) | "SaveSurvey" >> beam.Map(save_survey, self.spec)
 
-    def __post_init__(self) -> None:
-        beam.PTransform.__init__(self)
+
+class WriteTasks(_Transform):
+    """Second graph: run the write tasks the driver planned, with the template built in."""
+
+    def __init__(self, spec: BakeSpec, prepared: Prepared) -> None:
+        super().__init__(spec)
+        self.prepared = prepared
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[int]:
-        # One linear chain: the Dask runner computes only the graph's last output.
+        # The tasks travel inside the DoFn's template, so strip them from what is pickled.
+        prepared = Prepared(self.prepared.template, self.prepared.staged,
+                            self.prepared.positions)
         return (
-            _staged_sources(pbegin, self.spec)
-            | "Schema" >> beam.Map(survey_source, self.spec)
-            | "CollectSurvey" >> beam.combiners.ToList()
-            | "SaveSurvey" >> beam.Map(save_survey, self.spec)
-        )
-
-
-@dataclass
-class WriteChunks(beam.PTransform):
-    """Second graph: split the staged sources by the prepared template and write every chunk."""
-
-    spec: BakeSpec
-    template: Template
-    staged: list[tuple[SourceKey, StagedSource]]
-
-    def __post_init__(self) -> None:
-        beam.PTransform.__init__(self)
-
-    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[int]:
-        spec = self.spec
-        return _write(
             pbegin
-            | "Staged" >> beam.Create(self.staged)
-            | "Split" >> beam.FlatMap(split, spec, self.template),
-            spec,
+            | "WriteTasks" >> beam.Create(list(self.prepared.tasks), reshuffle=True)
+            | "Write" >> beam.ParDo(WriteFn(self.spec, prepared))
+            | "SumBytes" >> beam.CombineGlobally(sum)
         )

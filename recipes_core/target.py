@@ -1,9 +1,8 @@
-"""The Zarr target: prepare it once from the template, write whole chunks, finalise.
+"""The Zarr target: prepare it once from the template, then finalise.
 
 Preparation writes every array's metadata and the dimension coordinates before any data, so
-workers never create arrays (DESIGN §4, step 5). Each write fills one whole chunk (or shard)
-from the pieces grouped for it, so no chunk is ever written partially by two tasks, and a
-retried task writes the same bytes again.
+workers never create arrays (DESIGN §4, step 5). Write tasks (:mod:`recipes_core.writer`)
+then fill whole chunks (or shards); finalising consolidates the metadata.
 """
 
 from __future__ import annotations
@@ -11,23 +10,16 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
-from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 import dask.array as dsa
 import numpy as np
 import xarray as xr
 import zarr
-from xarray.backends.zarr import encode_zarr_variable
 
 from recipes_core.errors import TargetError
 from recipes_core.model import Codec, Target
-from recipes_core.plan.chunks import ChunkGrid, split_region
-from recipes_core.plan.pattern import SourceKey
 from recipes_core.schema import Template, VariableSchema
-
-ChunkKey = tuple[str, tuple[int, ...]]
-Fragment = tuple[tuple[tuple[int, int], ...], np.ndarray]  # (slices within the chunk, data)
 
 warnings.filterwarnings("ignore", message="Consolidated metadata is currently not part")
 
@@ -95,14 +87,6 @@ def template_dataset(template: Template, target: Target) -> tuple[xr.Dataset, di
     return ds, encoding
 
 
-def count_write_units(template: Template, target: Target) -> int:
-    """How many whole-chunk (or whole-shard) writes the bake performs."""
-    return sum(
-        ChunkGrid(var.shape, write_shape(template, var, target)).nchunks if var.shape else 1
-        for var in template.variables.values()
-    )
-
-
 def template_digest(template: Template, target: Target) -> str:
     """A digest of everything that fixes the store's layout, to refuse mismatched resumes."""
     h = hashlib.sha256()
@@ -140,71 +124,6 @@ def prepare_target(store: str, template: Template, target: Target) -> None:
             where=store,
             fix="check the target's encoding and codec.",
         ) from None
-
-
-def fragments(
-    ds: xr.Dataset,
-    template: Template,
-    target: Target,
-    key: SourceKey,
-    key_positions: Mapping[str, int],
-) -> Iterator[tuple[ChunkKey, Fragment]]:
-    """Encode a source's variables and cut them into the pieces of each target chunk."""
-    for name, var in template.variables.items():
-        if name not in ds.variables:
-            continue
-        owner = template.owners.get(name)
-        if owner is not None and owner != key:
-            continue  # a variable without a concat dim is written by its first source only
-        source = ds.variables[name].copy(deep=False)
-        source.encoding = dict(var.encoding)
-        encoded = np.asarray(encode_zarr_variable(source, name=name).values)
-        region = template.region_of(var, key, key_positions)
-        grid = ChunkGrid(var.shape, write_shape(template, var, target))
-        for piece in split_region(region, grid):
-            within = tuple((s.start, s.stop) for s in piece.within)
-            yield (name, piece.chunk), (within, encoded[piece.source])
-
-
-class ChunkWriter:
-    """Writes whole chunks into a prepared store; keeps its arrays open between calls."""
-
-    def __init__(self, store: str) -> None:
-        self.store = store
-        self._arrays: dict[str, zarr.Array] = {}
-
-    def array(self, name: str) -> zarr.Array:
-        if name not in self._arrays:
-            self._arrays[name] = zarr.open_array(self.store, path=name, mode="r+")
-        return self._arrays[name]
-
-    def write(self, key: ChunkKey, pieces: Iterable[Fragment]) -> int:
-        """Assemble the pieces of one chunk and write it whole; return the bytes written."""
-        name, index = key
-        array = self.array(name)
-        grid = ChunkGrid(tuple(array.shape), _write_unit(array))
-        region = grid.region(index)
-        shape = grid.chunk_shape(index)
-        buffer = np.empty(shape, dtype=array.dtype)
-        covered = 0
-        for within, data in pieces:
-            slices = tuple(slice(a, b) for a, b in within)
-            buffer[slices] = data
-            covered += data.size
-        expected = int(np.prod(shape, dtype=np.int64))
-        if covered != expected:
-            raise TargetError(
-                f"chunk {index} of '{name}' received {covered} of {expected} values",
-                where=f"{self.store}/{name}",
-                fix="this is a planning bug; please report it with the recipe.",
-            )
-        array[region] = buffer
-        return buffer.nbytes
-
-
-def _write_unit(array: zarr.Array) -> tuple[int, ...]:
-    shards = getattr(array, "shards", None)
-    return tuple(shards) if shards else tuple(array.chunks)
 
 
 def finalise_target(store: str) -> None:

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pydantic
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ByteSize, ConfigDict, Field, field_validator, model_validator
 
 from recipes_core.errors import RecipeValidationError, RunnerError
 from recipes_core.safe_yaml import format_validation_error, load_yaml_file
@@ -117,6 +117,9 @@ class RunnerProfile(_Strict):
     target_root: Text | None = None
     cache_root: Text | None = None
     access: AccessSettings = AccessSettings()
+    # The memory bound of one write task's chunk buffers: a task narrows its box along
+    # non-concat dimensions until its chunks fit (a single chunk larger than this still runs).
+    max_task_memory: ByteSize = ByteSize(256 * 1024 * 1024)
     direct: DirectSettings | None = None
     dask: DaskSettings | None = None
     flink: FlinkSettings | None = None

@@ -29,8 +29,8 @@ def test_dataflow_dry_run_builds_the_whole_job(tmp_path, monkeypatch):
     assert result.state == "DRY_RUN"
     job = result.pipeline_result.job
     names = {t.unique_name for t in job.proto_pipeline.components.transforms.values()}
-    for stage in ("Expand", "Stage", "Schema", "CollectSchemas", "Prepare", "Split",
-                  "GroupByChunk", "Write", "RecordSources", "Finalise"):
+    for stage in ("Expand", "Stage", "Survey", "CollectSurvey", "Prepare", "WriteTasks",
+                  "Spread", "Write", "SumBytes", "Finalise"):
         assert f"Bake/{stage}" in names
     assert job.proto.type.name == "JOB_TYPE_BATCH"
     assert not (tmp_path / "bucket").exists()

@@ -1,0 +1,97 @@
+"""Write-task planning against a brute-force oracle: every write unit exactly once."""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recipes_core.plan.chunks import ChunkGrid
+from recipes_core.schema import Template, VariableSchema
+from recipes_core.tasks import plan_write_tasks
+
+
+def _template(file_lengths, ny, nx, chunks, with_static, with_1d):
+    offsets = tuple(int(x) for x in np.concatenate([[0], np.cumsum(file_lengths)]))
+    dims = {"time": offsets[-1], "lat": ny, "lon": nx}
+
+    def var(name, vdims):
+        return VariableSchema(name, vdims, tuple(dims[d] for d in vdims), "<f4", {}, {}, False)
+
+    variables = {"a": var("a", ("time", "lat", "lon")), "b": var("b", ("time", "lat", "lon"))}
+    owners = {}
+    if with_1d:
+        variables["t1"] = var("t1", ("time",))
+    if with_static:
+        variables["mask"] = var("mask", ("lat", "lon"))
+        owners["mask"] = (0,)
+    return Template(dims=dims, coords={}, coord_vars={}, variables=variables, attrs={},
+                    concat_dims=("time",), offsets={"time": offsets}, owners=owners,
+                    chunks=dict(zip(("time", "lat", "lon"), chunks, strict=True)))
+
+
+@st.composite
+def cases(draw):
+    lengths = draw(st.lists(st.integers(1, 7), min_size=1, max_size=8))
+    ny, nx = draw(st.integers(1, 9)), draw(st.integers(1, 9))
+    chunks = (draw(st.integers(1, 12)), draw(st.integers(1, ny)), draw(st.integers(1, nx)))
+    max_bytes = draw(st.integers(4, 4 * 12 * 9 * 9 * 3))
+    return lengths, ny, nx, chunks, draw(st.booleans()), draw(st.booleans()), max_bytes
+
+
+@settings(max_examples=200, deadline=None)
+@given(cases())
+def test_every_unit_is_written_exactly_once(case):
+    lengths, ny, nx, chunks, with_static, with_1d, max_bytes = case
+    template = _template(lengths, ny, nx, chunks, with_static, with_1d)
+    units = {n: tuple(template.chunks[d] for d in v.dims) for n, v in template.variables.items()}
+    keys = [(i,) for i in range(len(lengths))]
+    tasks = plan_write_tasks(template, units, keys, {"time": 0}, max_bytes)
+
+    written: Counter = Counter()
+    for task in tasks:
+        for name in task.variables:
+            var = template.variables[name]
+            grid = ChunkGrid(var.shape, units[name])
+            box = [task.bounds(d, s) for d, s in zip(var.dims, var.shape, strict=True)]
+            for index in grid.indices():
+                region = grid.region(index)
+                inside = all(b0 <= r.start and r.stop <= b1
+                             for r, (b0, b1) in zip(region, box, strict=True))
+                overlaps = all(r.start < b1 and b0 < r.stop
+                               for r, (b0, b1) in zip(region, box, strict=True))
+                assert inside or not overlaps, "a task box cuts through a write unit"
+                if inside:
+                    written[(name, index)] += 1
+            # The task reads exactly the sources whose time extent meets its box.
+            if "time" in var.dims:
+                t0, t1 = task.bounds("time", template.dims["time"])
+                expected = {(i,) for i in range(len(lengths))
+                            if template.offsets["time"][i] < t1
+                            and t0 < template.offsets["time"][i + 1]}
+                assert set(task.sources) == expected
+            else:
+                assert task.sources == (template.owners[name],)
+    every = {(n, idx) for n, v in template.variables.items()
+             for idx in ChunkGrid(v.shape, units[n]).indices()}
+    assert set(written) == every
+    assert all(count == 1 for count in written.values())
+
+
+def test_memory_bound_narrows_the_box():
+    template = _template([10] * 3, 8, 8, (10, 2, 8), False, False)
+    units = {n: (10, 2, 8) for n in template.variables}
+    keys = [(i,) for i in range(3)]
+    wide = plan_write_tasks(template, units, keys, {"time": 0}, 10**9)
+    assert len(wide) == 3  # one task per time chunk, all of lat and lon
+    per_row = 2 * 10 * 8 * 8 * 4  # two variables, one time chunk, the whole grid
+    narrow = plan_write_tasks(template, units, keys, {"time": 0}, per_row // 4)
+    assert len(narrow) == 3 * 4  # each row split into 4 lat bands of whole chunks
+    for task in narrow:
+        lat0, lat1 = task.bounds("lat", 8)
+        assert (lat1 - lat0) * 10 * 8 * 4 * 2 <= per_row // 4
+    for a, b in itertools.combinations(narrow, 2):
+        assert a.box != b.box
