@@ -31,6 +31,7 @@ from recipes_core.runners.profile import RunnerProfile
 from recipes_core.storage import AccessPolicy, Pins, safe_join
 from recipes_core.storage import files as fs
 from recipes_core.storage.admission import admit_sources
+from recipes_core.survey import sample_keys
 
 VERSION_DIR = re.compile(r"^v(\d+)$")
 DEFAULT_PROFILE = RunnerProfile(name="direct", engine="direct")
@@ -101,12 +102,14 @@ def bake(
     on_progress: Callable[[Snapshot], None] | None = None,
     on_job: Callable[[BakeResult], None] | None = None,
     detach: bool = False,
+    full_schema_check: bool = False,
 ) -> BakeResult:
     """Bake a plan on the profile's engine (the embedded direct runner by default).
 
     ``target_root``, ``cache_dir`` and ``policy`` override the profile's. ``on_progress`` gets
     live counts on engines that run here; ``on_job`` hears of a remote job as soon as it is
-    submitted; ``detach`` returns without waiting for a remote job.
+    submitted; ``detach`` returns without waiting for a remote job; ``full_schema_check`` opens
+    every source to plan instead of a sample (see :mod:`recipes_core.survey`).
     """
     from recipes_core.runners.engines import engine_session
 
@@ -145,7 +148,7 @@ def bake(
         progress_dir = None if session.remote else tempfile.mkdtemp(prefix="arco-progress-")
         return _run(plan, profile, session, store, version, version_dir, cache, policy,
                     progress_dir, state, existing, dry_run, on_progress, on_job, detach,
-                    pins=pins)
+                    pins=pins, full_schema_check=full_schema_check)
 
 
 def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: int,
@@ -153,7 +156,7 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
          state: dict[str, Any], existing: bool, dry_run: bool,
          on_progress: Callable[[Snapshot], None] | None,
          on_job: Callable[[BakeResult], None] | None, detach: bool,
-         pins: Pins | None = None) -> BakeResult:
+         pins: Pins | None = None, full_schema_check: bool = False) -> BakeResult:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -170,6 +173,7 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
     spec = BakeSpec(plan=plan, store=store, cache_dir=cache, policy=policy,
                     progress_dir=progress_dir, bake_id=uuid.uuid4().hex, pins=pins,
                     survey_key=secrets.token_hex(32),
+                    survey_sample=None if full_schema_check else sample_keys(plan),
                     max_task_bytes=int(profile.max_task_memory))
     result = BakeResult(store=store, version=version, plan_hash=plan.hash, seconds=0.0,
                         bytes_written=0, sources=plan.nsources, engine=profile.engine,

@@ -114,6 +114,10 @@ def bake(
     detach: Annotated[bool, typer.Option(
         help="Remote engines: return once the job is submitted.")] = False,
     progress: Annotated[bool, typer.Option(help="Show progress bars.")] = True,
+    full_schema_check: Annotated[bool, typer.Option(
+        help="Open every source to plan (default: a sample, when the recipe's dates and "
+        "items_per_file say where each source lands; every source is still checked as it "
+        "is written).")] = False,
     set_: Annotated[list[str] | None, typer.Option(
         "--set", help="Override a profile value: section.key=value (repeatable).")] = None,
     preflight: Annotated[bool, typer.Option(
@@ -156,7 +160,7 @@ def bake(
                 cache_dir=str(cache) if cache else (None if profile.cache_root
                                                     else str(_default_cache())),
                 policy=policy, profile=profile, on_progress=display, on_job=on_job,
-                detach=detach)
+                detach=detach, full_schema_check=full_schema_check)
 
     try:
         result = _run(action)

@@ -32,6 +32,7 @@ from recipes_core.plan.plan import Plan
 from recipes_core.progress import ProgressSink, write_totals
 from recipes_core.schema import SourceSchema, Template, combine_schemas, schema_of
 from recipes_core.storage import AccessPolicy, Pins, StagedSource, Stager, files
+from recipes_core.survey import complete_survey
 from recipes_core.target import (
     finalise_target,
     prepare_target,
@@ -60,6 +61,7 @@ class BakeSpec:
     survey_key: str = ""  # hex key that signs the survey handed to the driver (two graphs)
     pins: Pins | None = None  # inline + sha256_manifest pins, loaded by the driver before fetching
     max_task_bytes: int = DEFAULT_TASK_BYTES  # memory bound of one write task's buffers
+    survey_sample: frozenset[SourceKey] | None = None  # sources opened to plan; None: all
 
     def pin_for(self, url: str) -> str | None:
         if self.pins is not None:
@@ -145,8 +147,13 @@ def read_schema(element: tuple[SourceKey, StagedSource], spec: BakeSpec) -> Sour
     return schema
 
 
-def survey_source(element: tuple[SourceKey, StagedSource], spec: BakeSpec) -> Surveyed:
-    return element[0], element[1], read_schema(element, spec)
+def survey_source(element: tuple[SourceKey, StagedSource], spec: BakeSpec,
+                  ) -> tuple[SourceKey, StagedSource, SourceSchema | None]:
+    """Open a source to read its schema, if it is in the survey's sample (see survey.py)."""
+    key, staged = element
+    if spec.survey_sample is not None and key not in spec.survey_sample:
+        return key, staged, None
+    return key, staged, read_schema(element, spec)
 
 
 @dataclass(frozen=True, eq=False)
@@ -177,7 +184,12 @@ def prepare(surveyed: list[Surveyed], spec: BakeSpec) -> Prepared:
     """
     record_sources(surveyed, spec)
     plan = spec.plan
-    template = combine_schemas(plan, [schema for _, _, schema in surveyed])
+    found = {key: schema for key, _, schema in surveyed}
+    staged_by_key = {key: source for key, source, _ in surveyed}
+    schemas, unopened = complete_survey(plan, found, {k: s.url for k, s in staged_by_key.items()})
+    # The sample showed the recipe's keys do not predict the coordinates: open the rest here.
+    schemas += [read_schema((key, staged_by_key[key]), spec) for key in unopened]
+    template = combine_schemas(plan, schemas)
     target = plan.recipe.target
     digest = template_digest(template, target)
     marker = files.join(os.path.dirname(spec.store), "template.json")
@@ -186,7 +198,7 @@ def prepare(surveyed: list[Surveyed], spec: BakeSpec) -> Prepared:
         prepare_target(spec.store, template, target)
         files.write_json(marker, {"digest": digest})
     positions = {d.name: i for i, d in enumerate(plan.pattern.dims)}
-    staged = {key: source for key, source, _ in surveyed}
+    staged = staged_by_key
     units = {name: write_shape(template, var, target) for name, var in template.variables.items()}
     tasks = plan_write_tasks(template, units, list(staged), positions, spec.max_task_bytes)
     write_totals(spec.progress_dir, chunks=_count_units(template, units), bytes=template.nbytes)

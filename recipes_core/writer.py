@@ -22,6 +22,7 @@ from recipes_core.plan.pattern import SourceKey
 from recipes_core.plan.plan import Plan
 from recipes_core.schema import Template, VariableSchema
 from recipes_core.storage import StagedSource
+from recipes_core.survey import check_source
 from recipes_core.tasks import WriteTask
 
 
@@ -102,6 +103,7 @@ def run_write_task(task: WriteTask, plan: Plan, template: Template,
     for key in task.sources:
         source = staged[key]
         with open_transformed(plan, key, source.path, source.url) as ds:
+            check_source(ds, template, key, positions, source.url)
             for name, buffer in buffers.items():
                 if name not in ds.variables:
                     continue  # another merge key holds it
