@@ -240,7 +240,7 @@ def load_survey(spec: BakeSpec) -> list[Surveyed]:
 class WriteFn(_DoFn):
     """Run write tasks: read the slices each needs, write its chunks whole."""
 
-    _runtime = ("writer",)
+    _runtime = ("writer", "stager")
 
     def __init__(self, spec: BakeSpec, prepared: Prepared | None = None) -> None:
         self.spec = spec
@@ -251,6 +251,15 @@ class WriteFn(_DoFn):
 
     def setup(self) -> None:
         self.writer = UnitWriter(self.spec.store)
+        self.stager = Stager(self.spec.cache_dir, self.spec.policy)
+
+    def local_path(self, key: SourceKey, staged: StagedSource) -> str:
+        """The staged file on this worker. On engines whose workers do not share the cache
+        (Dataflow, a Flink cluster), fetch it again here, pinned to the sha256 the survey
+        recorded, so every task reads exactly the surveyed bytes."""
+        if os.path.exists(staged.path):
+            return staged.path
+        return self.stager.stage(self.spec.plan.pattern.url(key), staged.sha256).path
 
     def finish_bundle(self) -> None:
         self.progress.flush()
@@ -259,7 +268,8 @@ class WriteFn(_DoFn):
         prepared = prepared or self.prepared
         assert prepared is not None
         units, nbytes = run_write_task(task, self.spec.plan, prepared.template,
-                                       prepared.staged, self.writer, prepared.positions)
+                                       prepared.staged, self.writer, prepared.positions,
+                                       self.local_path)
         self.chunks.inc(units)
         self.bytes.inc(nbytes)
         self.progress.add(chunks_written=units, bytes_written=nbytes)

@@ -8,7 +8,7 @@ unit whole. A unit not covered exactly once is a planning bug and fails loudly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import xarray as xr
@@ -96,13 +96,20 @@ def encode(variable: xr.Variable, var: VariableSchema) -> np.ndarray:
 
 def run_write_task(task: WriteTask, plan: Plan, template: Template,
                    staged: Mapping[SourceKey, StagedSource], writer: UnitWriter,
-                   positions: Mapping[str, int]) -> tuple[int, int]:
-    """Do one task; return (units written, bytes written)."""
+                   positions: Mapping[str, int],
+                   local_path: Callable[[SourceKey, StagedSource], str] | None = None,
+                   ) -> tuple[int, int]:
+    """Do one task; return (units written, bytes written).
+
+    ``local_path`` finds a staged source on this worker (re-staging it, checked against the
+    recorded sha256, when the worker that staged it was another machine).
+    """
     buffers = {name: _Buffers(template.variables[name], writer.array(name), task)
                for name in task.variables}
     for key in task.sources:
         source = staged[key]
-        with open_transformed(plan, key, source.path, source.url) as ds:
+        path = local_path(key, source) if local_path else source.path
+        with open_transformed(plan, key, path, source.url) as ds:
             check_source(ds, template, key, positions, source.url)
             for name, buffer in buffers.items():
                 if name not in ds.variables:
