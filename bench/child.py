@@ -21,11 +21,11 @@ from typing import Any
 
 def run_arco(args: argparse.Namespace) -> dict[str, Any]:
     # Imported up front, untimed: Beam, both runners, xarray/zarr and the catalogue code.
-    import apache_beam.runners.dask.dask_runner  # noqa: F401
+    import apache_beam.runners.dask.dask_runner
     import apache_beam.runners.direct.direct_runner  # noqa: F401
     import distributed  # noqa: F401
 
-    import recipes_core.pipeline  # noqa: F401
+    import recipes_core.pipeline
     import recipes_core.stac  # noqa: F401
     from recipes_core.bake import bake, policy_from
     from recipes_core.plan import compile_recipe

@@ -77,7 +77,8 @@ def _timed(work: Callable[[], int], min_seconds: float = 1.0) -> float:
             return done / MB / elapsed
 
 
-def netcdf_read_mb_s(files: Sequence[Path], variables: Sequence[str]) -> float:
+def netcdf_read_mb_s(files: Sequence[Path], variables: Sequence[str],
+                     min_seconds: float = 1.0) -> float:
     import netCDF4
 
     def read() -> int:
@@ -91,10 +92,11 @@ def netcdf_read_mb_s(files: Sequence[Path], variables: Sequence[str]) -> float:
         return total
 
     read()  # first pass: file handles and HDF5 caches warm, as in a long bake
-    return _timed(read)
+    return _timed(read, min_seconds)
 
 
-def real_chunks(files: Sequence[Path], variables: Sequence[str], time_chunk: int) -> list[np.ndarray]:
+def real_chunks(files: Sequence[Path], variables: Sequence[str],
+                time_chunk: int) -> list[np.ndarray]:
     """One target chunk per variable, stacked from the first ``time_chunk`` files."""
     import netCDF4
 
@@ -124,7 +126,8 @@ def compressor(codec: str) -> Any:
     raise ValueError(f"unknown codec {codec}")
 
 
-def compress_mb_s(chunks: Sequence[np.ndarray], codec: str) -> tuple[float, float, list[bytes]]:
+def compress_mb_s(chunks: Sequence[np.ndarray], codec: str,
+                  min_seconds: float = 1.0) -> tuple[float, float, list[bytes]]:
     """(MB/s, compressed/uncompressed ratio, the compressed chunks)."""
     compress = compressor(codec)
     # zarr hands the codec the chunk's bytes (a uint8 view), not the float array.
@@ -137,7 +140,7 @@ def compress_mb_s(chunks: Sequence[np.ndarray], codec: str) -> tuple[float, floa
             compress.encode(v)
         return sum(v.nbytes for v in views)
 
-    return _timed(work), ratio, encoded
+    return _timed(work, min_seconds), ratio, encoded
 
 
 def disk_write_mb_s(blobs: Sequence[bytes], folder: Path, total_bytes: int) -> float:
@@ -163,7 +166,7 @@ def disk_write_mb_s(blobs: Sequence[bytes], folder: Path, total_bytes: int) -> f
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def sha256_mb_s(files: Sequence[Path]) -> float:
+def sha256_mb_s(files: Sequence[Path], min_seconds: float = 1.0) -> float:
     from recipes_core.storage.cache import BLOCK
 
     def work() -> int:
@@ -176,21 +179,21 @@ def sha256_mb_s(files: Sequence[Path]) -> float:
                     total += len(block)
         return total
 
-    return _timed(work)
+    return _timed(work, min_seconds)
 
 
 def measure(files: Sequence[Path], variables: Sequence[str], time_chunk: int,
             codecs: Sequence[str], cores: int, scratch: Path,
-            disk_bytes: int = 512 * 1000 * 1000) -> dict[str, Limits]:
+            disk_bytes: int = 512 * 1000 * 1000, min_seconds: float = 1.0) -> dict[str, Limits]:
     """Every component speed once, and the limit for each codec."""
     sample = list(files[: max(time_chunk, 60)])
-    read = netcdf_read_mb_s(sample, variables)
-    sha = sha256_mb_s(sample)
+    read = netcdf_read_mb_s(sample, variables, min_seconds)
+    sha = sha256_mb_s(sample, min_seconds)
     chunks = real_chunks(files, variables, min(time_chunk, len(files)))
     out: dict[str, Limits] = {}
     disk: float | None = None
     for codec in codecs:
-        speed, ratio, blobs = compress_mb_s(chunks, codec)
+        speed, ratio, blobs = compress_mb_s(chunks, codec, min_seconds)
         if disk is None:  # the disk does not care which codec made the bytes
             disk = disk_write_mb_s(blobs, scratch, disk_bytes)
         out[codec] = Limits(codec=codec, cores=cores, read_mb_s=read, compress_mb_s=speed,
