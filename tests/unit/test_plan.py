@@ -336,3 +336,19 @@ def test_unknown_chunk_dim_is_named() -> None:
     assert "latitude" in err.message
     assert "time, lat" in err.message  # the dataset's dimensions, to pick from
     assert err.where == "target.chunks.latitude"
+
+
+def test_expanding_100k_sources_is_fast_and_matches_url() -> None:
+    import time
+
+    hourly = {"start": "2000-01-01", "end": "2011-05-30", "freq": "h"}
+    data = recipe_dict(source=source("https://h/{time:%Y/%m%d%H}/{time:%j}_{v}.nc",
+                                     time=hourly, v={"values": ["tas", "pr"]}))
+    plan = compile_dict(data)
+    started = time.perf_counter()
+    items = plan.sources()
+    assert time.perf_counter() - started < 1.0
+    assert len(items) == plan.nsources == 2 * 100_009
+    for index in (0, 1, 777, len(items) - 1):
+        key, url = items[index]
+        assert key == plan.pattern.key_of(index) and url == plan.pattern.url(key)
