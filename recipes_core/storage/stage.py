@@ -183,22 +183,20 @@ class Stager:
             return cached
         tmp = self.cache.temp_path()
         download = self.http.download(url, tmp, max_bytes=max_bytes)  # removes tmp on failure
+        return self._commit(url, tmp, download.sha256, download.size, expected,
+                            etag=download.etag, last_modified=download.last_modified)
+
+    def _commit(self, url: str, tmp: str, sha256: str, size: int, expected: str | None,
+                **meta: str | None) -> StagedSource:
+        """Check the pin, move the download into place and record it in the history."""
         try:
-            self._verify_pin(url, download.sha256, expected)
-            final = self.cache.commit(tmp, download.sha256)
+            self._verify_pin(url, sha256, expected)
+            final = self.cache.commit(tmp, sha256)
         except BaseException:
             _remove(tmp)
             raise
-        staged = StagedSource(
-            url=redact_url(url),
-            path=final,
-            size=download.size,
-            sha256=download.sha256,
-            etag=download.etag,
-            last_modified=download.last_modified,
-            fetched_at=now_text(),
-            cache_key=key,
-        )
+        staged = StagedSource(url=redact_url(url), path=final, size=size, sha256=sha256,
+                              fetched_at=now_text(), cache_key=cache_key(url), **meta)
         self.cache.append(staged.manifest_record())
         return staged
 
@@ -226,21 +224,10 @@ class Stager:
             raise
         try:
             sha256, size = sha256_file(tmp)
-            self._verify_pin(url, sha256, expected)
-            final = self.cache.commit(tmp, sha256)
         except BaseException:
             _remove(tmp)
             raise
-        staged = StagedSource(
-            url=redact_url(url),
-            path=final,
-            size=size,
-            sha256=sha256,
-            fetched_at=now_text(),
-            cache_key=cache_key(url),
-        )
-        self.cache.append(staged.manifest_record())
-        return staged
+        return self._commit(url, tmp, sha256, size, expected)
 
 
 def _remove(path: str) -> None:
