@@ -107,6 +107,9 @@ def _local_dask(settings: DaskSettings) -> Iterator[tuple[str, str | None, list[
     previous = dask.config.get("scheduler", None)
     # Worker processes configure logging from dask's config, not from this process.
     dask.config.set({"logging.distributed": "error"})
+    # distributed's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes every
+    # multi-MB chunk buffer a fresh mmap and page faults: ~1.5x slower writes (bench/README.md).
+    dask.config.set({"distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": None}})
     clients: list[Any] = []
     cluster = LocalCluster(n_workers=settings.n_workers,
                            threads_per_worker=settings.threads_per_worker,
