@@ -27,11 +27,11 @@ demo: $(STAMP) bytecode
 	$(PY) -m recipes_core.demo
 
 test: $(STAMP) bytecode
-	$(VENV)/bin/ruff check recipes_core tests
+	$(VENV)/bin/ruff check recipes_core tests bench
 	$(PY) -m pytest -q -p no:cacheprovider
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check recipes_core tests
+	$(VENV)/bin/ruff check recipes_core tests bench
 	$(VENV)/bin/arco lint recipes/examples/*.yaml
 
 schema: $(STAMP)

@@ -29,6 +29,10 @@ class TreeUsage:
     peak_processes: int  # processes in the tree at the peak
     largest_process_rss: int  # bytes: the largest single process (what /usr/bin/time sees)
     cpu_seconds: float  # user + system of the whole tree (reaped descendants included)
+    # busy CPU seconds of everything else on the machine meanwhile: the machine is shared
+    # (other sessions run tests), so a run with much of it is not comparable
+    other_cpu_seconds: float
+    steal_seconds: float  # CPU time the hypervisor gave to other machines (a noisy VM)
     samples: int
     returncode: int
 
@@ -89,6 +93,7 @@ def run_measured(
 ) -> TreeUsage:
     """Run ``command`` to completion, sampling its process tree; stdout+stderr go to log_path."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    busy_before, steal_before = _busy_cpu()
     log = open(log_path, "wb") if log_path else subprocess.DEVNULL  # noqa: SIM115
     try:
         started = time.perf_counter()
@@ -108,9 +113,19 @@ def run_measured(
     # RUSAGE_CHILDREN covers every descendant that was waited for, recursively; a descendant
     # that was never reaped (rare) is missing from the CPU time.
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    busy_after, steal_after = _busy_cpu()
+    other = max(0.0, busy_after - busy_before - cpu)
     return TreeUsage(wall=wall, peak_rss=sampler.peak, peak_processes=sampler.peak_processes,
                      largest_process_rss=sampler.largest, cpu_seconds=cpu,
+                     other_cpu_seconds=other, steal_seconds=steal_after - steal_before,
                      samples=sampler.samples, returncode=returncode)
+
+
+def _busy_cpu() -> tuple[float, float]:
+    """(busy, stolen) CPU seconds of the whole machine since boot, all cores."""
+    times = psutil.cpu_times()
+    steal = getattr(times, "steal", 0.0)
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0) - steal, steal
 
 
 def _kill_tree(pid: int) -> None:
