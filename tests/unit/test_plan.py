@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import copy
 import pickle
-import time
 from typing import Any
 
 import pandas as pd
@@ -268,27 +267,26 @@ def test_prune_needs_at_least_one(n) -> None:
         compile_dict(recipe_dict()).prune(n)
 
 
-# -- speed --------------------------------------------------------------------------------------
+# -- scale --------------------------------------------------------------------------------------
 
 
-def test_planning_100k_sources_is_fast() -> None:
+def test_planning_100k_sources_describes_first_and_last() -> None:
+    # Speed is measured in bench/planning.py (`make bench`), not asserted here: timing on shared
+    # CI machines is noise.
     start = pd.Timestamp("2000-01-01T00:00")
     end = start + pd.Timedelta(hours=99_999)
     hourly = {"start": "2000-01-01T00:00", "end": end.strftime("%Y-%m-%dT%H:%M"), "freq": "h"}
     recipe = Recipe.model_validate(
         recipe_dict(source=source("https://example.org/era/{time:%Y%m%d%H}.grib", time=hourly))
     )
-    t0 = time.perf_counter()
     plan = compile_recipe(recipe)
     described = plan.describe()
     first, last = plan.first_last_urls()
-    elapsed = time.perf_counter() - t0
     assert plan.nsources == described["sources"] == 100_000
     assert (first, last) == (
         "https://example.org/era/2000010100.grib",
         f"https://example.org/era/{end:%Y%m%d%H}.grib",
     )
-    assert elapsed < 1.0, f"planning 100,000 sources took {elapsed:.2f} s"
 
 
 # -- resolve_chunks -----------------------------------------------------------------------------
@@ -338,16 +336,12 @@ def test_unknown_chunk_dim_is_named() -> None:
     assert err.where == "target.chunks.latitude"
 
 
-def test_expanding_100k_sources_is_fast_and_matches_url() -> None:
-    import time
-
+def test_expanding_100k_sources_matches_url() -> None:
     hourly = {"start": "2000-01-01", "end": "2011-05-30", "freq": "h"}
     data = recipe_dict(source=source("https://h/{time:%Y/%m%d%H}/{time:%j}_{v}.nc",
                                      time=hourly, v={"values": ["tas", "pr"]}))
     plan = compile_dict(data)
-    started = time.perf_counter()
     items = plan.sources()
-    assert time.perf_counter() - started < 1.0
     assert len(items) == plan.nsources == 2 * 100_009
     for index in (0, 1, 777, len(items) - 1):
         key, url = items[index]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import datetime
 import math
-import time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -313,10 +312,8 @@ def test_block_nesting_reports_the_line() -> None:
 
 
 def test_very_deep_nesting_is_refused_without_recursion_error() -> None:
-    started = time.perf_counter()
     message = refusal("[" * 100_000 + "]" * 100_000)
     assert "more than 32 levels deep" in message
-    assert time.perf_counter() - started < 2
 
 
 def test_depth_counts_alias_expansion() -> None:
@@ -344,13 +341,11 @@ def billion_laughs(levels: int = 9) -> str:
     return "\n".join(lines) + "\n"
 
 
-def test_billion_laughs_is_refused_fast() -> None:
+def test_billion_laughs_is_refused_before_expansion() -> None:
+    # Fully expanded, this is 10**10 strings: a refusal at all means the count was bounded.
     text = billion_laughs()
     assert len(text) < 1024
-    started = time.perf_counter()
     message = refusal(text)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 1.0
     assert "more than 20000 values once its aliases (*name) are expanded" in message
     assert message.startswith("recipe.yaml, line 5:")  # lol4 is the first node over the limit
 
