@@ -163,6 +163,7 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
     from recipes_core.pipeline import (
         Bake,
         BakeSpec,
+        CopyTasks,
         SurveyOnly,
         WriteTasks,
         load_survey,
@@ -205,6 +206,9 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
                     run_graph(SurveyOnly(spec))
                     prepared = prepare(load_survey(spec), spec)
                     outcome = run_graph(WriteTasks(spec, prepared))
+                    for hop in range(1, 1 + (prepared.staging.stores if prepared.staging
+                                             else 0)):
+                        outcome = run_graph(CopyTasks(spec, prepared, hop))
                     finalise_target(store)
                 else:
                     outcome = run_graph(Bake(spec))

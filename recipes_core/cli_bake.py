@@ -53,6 +53,7 @@ class StatusLog:
             "chunks_written": snap.get("chunks_written"),
             "chunks_total": snap.totals.get("chunks"),
             "bytes_written": snap.get("bytes_written"),
+            "rechunk_chunks_written": snap.get("rechunk_chunks_written"),
             "elapsed": round(snap.elapsed, 2),
         }
         if snap.phase != self.phase:
@@ -78,9 +79,9 @@ class ProgressDisplay:
         staged_bytes = snap.get("bytes_staged")
         self.progress.update(self.fetch, completed=snap.get("sources_staged"),
                              detail=_human_bytes(staged_bytes))
-        written = snap.get("bytes_written")
+        written = snap.bytes_done
         rate = written / 1e6 / snap.elapsed if snap.elapsed else 0.0
-        self.progress.update(self.write, completed=snap.get("chunks_written"),
+        self.progress.update(self.write, completed=snap.chunks_done,
                              total=snap.totals.get("chunks"),
                              detail=f"{_human_bytes(written)} {rate:.1f} MB/s")
 

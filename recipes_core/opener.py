@@ -53,19 +53,10 @@ def open_kwargs(fmt: str, options: OpenOptions) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def open_source(
-    path: str,
-    fmt: str,
-    options: OpenOptions,
-    *,
-    url: str | None = None,
-) -> Iterator[xr.Dataset]:
-    """Open one source file; errors name the source URL and suggest a fix."""
-    where = url or path
+def refusing_unreadable(path: str, fmt: str, where: str) -> Iterator[None]:
+    """Turn a failure to open a source into a SourceError that names it and the fix."""
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", category=xr.SerializationWarning)
-            ds = xr.open_dataset(path, **open_kwargs(fmt, options))
+        yield
     except FileNotFoundError:
         raise SourceError(
             f"the staged file {path} is missing",
@@ -78,6 +69,20 @@ def open_source(
             where=where,
             fix=f"check that the file really is {fmt} (source.format), and the open options.",
         ) from None
+
+
+@contextlib.contextmanager
+def open_source(
+    path: str,
+    fmt: str,
+    options: OpenOptions,
+    *,
+    url: str | None = None,
+) -> Iterator[xr.Dataset]:
+    """Open one source file; errors name the source URL and suggest a fix."""
+    with refusing_unreadable(path, fmt, url or path), warnings.catch_warnings():
+        warnings.simplefilter("ignore", category=xr.SerializationWarning)
+        ds = xr.open_dataset(path, **open_kwargs(fmt, options))
     try:
         yield ds
     finally:

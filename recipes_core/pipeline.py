@@ -1,10 +1,13 @@
 """The bake as Beam pipelines: thin transforms over pure functions (DESIGN §4).
 
-    Expand -> Stage -> Survey -> Prepare -> WriteTasks -> Reshuffle -> Write -> Finalise
+    Expand -> Stage -> Survey -> Prepare -> WriteTasks -> Reshuffle -> Write
+           [-> CopyTasks -> Reshuffle -> Copy, once per rechunk hop] -> Finalise
 
 Stage fetches each source into the cache; Survey reads its metadata; Prepare combines the
 schemas into the template, creates the store once and plans the write tasks; each task reads
 the slices it needs from its sources and writes whole chunks (see :mod:`recipes_core.tasks`).
+When the target layout is far from the files', the write tasks fill an intermediate store and
+copy hops move whole blocks on to the target, each hop starting once the previous one is done.
 No data crosses a shuffle: only small task descriptions do.
 
 Each DoFn holds only plain, picklable state (the plan and a few paths) so the same graph runs in
@@ -35,16 +38,19 @@ from recipes_core.storage import AccessPolicy, Pins, StagedSource, Stager, files
 from recipes_core.survey import complete_survey
 from recipes_core.target import (
     finalise_target,
+    intermediate_store,
+    prepare_intermediate,
     prepare_target,
     store_exists,
     template_digest,
     write_shape,
 )
-from recipes_core.tasks import WriteTask, plan_write_tasks
-from recipes_core.writer import UnitWriter, run_write_task
+from recipes_core.tasks import CopyTask, Staging, WriteTask, plan_staging, plan_write_tasks
+from recipes_core.writer import UnitWriter, run_copy_task, run_write_task
 
 NAMESPACE = "arco"
 DEFAULT_TASK_BYTES = 256 * 1024 * 1024
+MAX_HOPS = 3  # a staged rechunk has at most two intermediate stores
 Surveyed = tuple[SourceKey, StagedSource, SourceSchema]
 
 
@@ -164,6 +170,13 @@ class Prepared:
     staged: dict[SourceKey, StagedSource]
     positions: dict[str, int]
     tasks: tuple[WriteTask, ...] = field(default=())
+    staging: Staging | None = None  # a staged rechunk, when the layouts are far apart
+
+    def copy_tasks(self, hop: int) -> list[CopyTask]:
+        """The copy tasks of rechunk hop ``hop`` (1-based); none without staging."""
+        if self.staging is None or hop > self.staging.stores:
+            return []
+        return self.staging.copy_tasks(hop)
 
 
 def record_sources(surveyed: list[Surveyed], spec: BakeSpec) -> None:
@@ -196,20 +209,40 @@ def prepare(surveyed: list[Surveyed], spec: BakeSpec) -> Prepared:
     recorded = files.read_json(marker) or {}
     if not (recorded.get("digest") == digest and store_exists(spec.store)):
         prepare_target(spec.store, template, target)
-        files.write_json(marker, {"digest": digest})
     positions = {d.name: i for i, d in enumerate(plan.pattern.dims)}
-    staged = staged_by_key
     units = {name: write_shape(template, var, target) for name, var in template.variables.items()}
-    tasks = plan_write_tasks(template, units, list(staged), positions, spec.max_task_bytes)
-    write_totals(spec.progress_dir, chunks=_count_units(template, units), bytes=template.nbytes)
-    return Prepared(template, staged, positions, tuple(tasks))
+    staging = plan_staging(template, units, spec.max_task_bytes, MAX_HOPS)
+    chunks = _count_units(template, units)
+    if staging is None:
+        tasks = plan_write_tasks(template, units, list(staged_by_key), positions,
+                                 spec.max_task_bytes)
+    else:
+        stacked = {n: template.variables[n] for n in staging.variables}
+        for number in range(1, staging.stores + 1):
+            layout = staging.chunks(number)
+            prepare_intermediate(intermediate_store(spec.store, number), spec.store, stacked,
+                                 layout)
+            shapes = {n: tuple(layout[d] for d in v.dims) for n, v in stacked.items()}
+            chunks += _count_units(template, shapes)
+        first = staging.chunks(1)
+        units0 = dict(units, **{n: tuple(first[d] for d in v.dims) for n, v in stacked.items()})
+        tasks = plan_write_tasks(template, units0, list(staged_by_key), positions,
+                                 spec.max_task_bytes, stacked_store=1)
+    files.write_json(marker, {"digest": digest, "rechunk_stages": [
+        staging.chunks(n) for n in range(1, staging.stores + 1)] if staging else []})
+    # Staged bakes write the stacked data once per hop; progress counts every write.
+    hops = 1 + (staging.stores if staging else 0)
+    stacked_bytes = sum(template.variables[n].nbytes for n in staging.variables) if staging else 0
+    write_totals(spec.progress_dir, chunks=chunks,
+                 bytes=template.nbytes + (hops - 1) * stacked_bytes)
+    return Prepared(template, staged_by_key, positions, tuple(tasks), staging)
 
 
 def _count_units(template: Template, units: dict[str, tuple[int, ...]]) -> int:
     from recipes_core.plan.chunks import ChunkGrid
 
-    return sum(ChunkGrid(var.shape, units[name]).nchunks if var.shape else 1
-               for name, var in template.variables.items())
+    return sum(ChunkGrid(template.variables[name].shape, shape).nchunks
+               if template.variables[name].shape else 1 for name, shape in units.items())
 
 
 def survey_path(spec: BakeSpec) -> str:
@@ -237,21 +270,49 @@ def load_survey(spec: BakeSpec) -> list[Surveyed]:
     return pickle.loads(payload)
 
 
-class WriteFn(_DoFn):
-    """Run write tasks: read the slices each needs, write its chunks whole."""
+class _StoreFn(_DoFn):
+    """Writes into the target and, in a staged rechunk, its intermediate stores."""
 
-    _runtime = ("writer", "stager")
+    _runtime = ("writers", "stager")
 
     def __init__(self, spec: BakeSpec, prepared: Prepared | None = None) -> None:
         self.spec = spec
         self.prepared = prepared  # given here in the two-graph form, else a side input
         self.chunks = Metrics.counter(NAMESPACE, "chunks_written")
         self.bytes = Metrics.counter(NAMESPACE, "bytes_written")
+        self.rechunk_chunks = Metrics.counter(NAMESPACE, "rechunk_chunks_written")
+        self.rechunk_bytes = Metrics.counter(NAMESPACE, "rechunk_bytes_written")
         self.progress = ProgressSink(spec.progress_dir)
 
     def setup(self) -> None:
-        self.writer = UnitWriter(self.spec.store)
+        self.writers: dict[int, UnitWriter] = {}
         self.stager = Stager(self.spec.cache_dir, self.spec.policy)
+
+    def writer(self, store: int) -> UnitWriter:
+        """The writer of the target (0) or of intermediate store ``store``."""
+        if store not in self.writers:
+            path = self.spec.store if store == 0 else intermediate_store(self.spec.store, store)
+            self.writers[store] = UnitWriter(path)
+        return self.writers[store]
+
+    def count(self, store: int, units: int, nbytes: int) -> int:
+        """Count a write; returns the bytes that reached the target."""
+        if store == 0:
+            self.chunks.inc(units)
+            self.bytes.inc(nbytes)
+            self.progress.add(chunks_written=units, bytes_written=nbytes)
+            return nbytes
+        self.rechunk_chunks.inc(units)
+        self.rechunk_bytes.inc(nbytes)
+        self.progress.add(rechunk_chunks_written=units, rechunk_bytes_written=nbytes)
+        return 0
+
+    def finish_bundle(self) -> None:
+        self.progress.flush()
+
+
+class WriteFn(_StoreFn):
+    """Run write tasks: read the slices each needs, write its chunks whole."""
 
     def local_path(self, key: SourceKey, staged: StagedSource) -> str:
         """The staged file on this worker. On engines whose workers do not share the cache
@@ -261,19 +322,25 @@ class WriteFn(_DoFn):
             return staged.path
         return self.stager.stage(self.spec.plan.pattern.url(key), staged.sha256).path
 
-    def finish_bundle(self) -> None:
-        self.progress.flush()
-
     def process(self, task: WriteTask, prepared: Prepared | None = None) -> Iterator[int]:
         prepared = prepared or self.prepared
         assert prepared is not None
         units, nbytes = run_write_task(task, self.spec.plan, prepared.template,
-                                       prepared.staged, self.writer, prepared.positions,
-                                       self.local_path)
-        self.chunks.inc(units)
-        self.bytes.inc(nbytes)
-        self.progress.add(chunks_written=units, bytes_written=nbytes)
-        yield nbytes
+                                       prepared.staged, self.writer(task.store),
+                                       prepared.positions, self.local_path)
+        yield self.count(task.store, units, nbytes)
+
+
+class CopyFn(_StoreFn):
+    """Run the copy tasks of one rechunk hop: whole blocks from one store into the next."""
+
+    def process(self, task: CopyTask, prepared: Prepared | None = None) -> Iterator[int]:
+        prepared = prepared or self.prepared
+        assert prepared is not None and prepared.staging is not None
+        destination = prepared.staging.destination(task.hop)
+        units, nbytes = run_copy_task(task, prepared.template, self.writer(task.hop),
+                                      self.writer(destination))
+        yield self.count(destination, units, nbytes)
 
 
 def finalise(total_bytes: int, store: str) -> int:
@@ -284,6 +351,12 @@ def finalise(total_bytes: int, store: str) -> int:
 
 def _task_list(prepared: Prepared) -> tuple[WriteTask, ...]:
     return prepared.tasks
+
+
+def _copy_list(_done: int, hop: int, prepared: Prepared) -> list[CopyTask]:
+    # The input is the previous hop's byte count: one element, which exists only once that
+    # hop has finished, so this hop cannot start early.
+    return prepared.copy_tasks(hop)
 
 
 def _surveyed(pbegin: beam.pvalue.PBegin, spec: BakeSpec) -> beam.PCollection:
@@ -313,14 +386,25 @@ class Bake(_Transform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[int]:
         spec = self.spec
         prepared = _surveyed(pbegin, spec) | "Prepare" >> beam.Map(prepare, spec)
-        return (
+        side = beam.pvalue.AsSingleton(prepared)
+        written = (
             prepared
             | "WriteTasks" >> beam.FlatMap(_task_list)
             | "Spread" >> beam.Reshuffle()
-            | "Write" >> beam.ParDo(WriteFn(spec), beam.pvalue.AsSingleton(prepared))
+            | "Write" >> beam.ParDo(WriteFn(spec), side)
             | "SumBytes" >> beam.CombineGlobally(sum)
-            | "Finalise" >> beam.Map(finalise, spec.store)
         )
+        # One slot per possible rechunk hop; a slot with no tasks passes its input on at once.
+        for hop in range(1, MAX_HOPS):
+            copied = (
+                written
+                | f"CopyTasks{hop}" >> beam.FlatMap(_copy_list, hop, side)
+                | f"SpreadCopies{hop}" >> beam.Reshuffle()
+                | f"Copy{hop}" >> beam.ParDo(CopyFn(spec), side)
+            )
+            written = ((written, copied) | f"Join{hop}" >> beam.Flatten()
+                       | f"SumCopied{hop}" >> beam.CombineGlobally(sum))
+        return written | "Finalise" >> beam.Map(finalise, spec.store)
 
 
 class SurveyOnly(_Transform):
@@ -345,10 +429,29 @@ class WriteTasks(_Transform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[int]:
         # The tasks travel inside the DoFn's template, so strip them from what is pickled.
         prepared = Prepared(self.prepared.template, self.prepared.staged,
-                            self.prepared.positions)
+                            self.prepared.positions, staging=self.prepared.staging)
         return (
             pbegin
             | "WriteTasks" >> beam.Create(list(self.prepared.tasks), reshuffle=True)
             | "Write" >> beam.ParDo(WriteFn(self.spec, prepared))
+            | "SumBytes" >> beam.CombineGlobally(sum)
+        )
+
+
+class CopyTasks(_Transform):
+    """A further graph of the two-graph form: one rechunk hop, after the previous one."""
+
+    def __init__(self, spec: BakeSpec, prepared: Prepared, hop: int) -> None:
+        super().__init__(spec)
+        self.prepared = prepared
+        self.hop = hop
+
+    def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[int]:
+        prepared = Prepared(self.prepared.template, {}, self.prepared.positions,
+                            staging=self.prepared.staging)
+        return (
+            pbegin
+            | "CopyTasks" >> beam.Create(self.prepared.copy_tasks(self.hop), reshuffle=True)
+            | "Copy" >> beam.ParDo(CopyFn(self.spec, prepared))
             | "SumBytes" >> beam.CombineGlobally(sum)
         )

@@ -83,12 +83,22 @@ class Snapshot:
         return self.counts.get(name, 0)
 
     @property
+    def chunks_done(self) -> int:
+        """Chunks written to the target and, in a staged rechunk, to its intermediate stores
+        (the total counts both)."""
+        return self.get("chunks_written") + self.get("rechunk_chunks_written")
+
+    @property
+    def bytes_done(self) -> int:
+        return self.get("bytes_written") + self.get("rechunk_bytes_written")
+
+    @property
     def phase(self) -> str:
         sources = self.totals.get("sources", 0)
         if self.get("sources_staged") < sources:
             return "fetching"
         chunks = self.totals.get("chunks")
-        if chunks is None or self.get("chunks_written") < chunks:
+        if chunks is None or self.chunks_done < chunks:
             return "writing"
         return "finalising"
 

@@ -9,6 +9,7 @@ Every check names the offending file. Pure: numpy in, numpy out, no I/O.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -43,6 +44,10 @@ class VariableSchema:
     attrs: dict[str, Any]
     encoding: dict[str, Any]
     is_coord: bool
+
+    @property
+    def nbytes(self) -> int:
+        return math.prod(self.shape) * np.dtype(self.dtype).itemsize
 
 
 @dataclass(frozen=True)
@@ -124,11 +129,7 @@ class Template:
 
     @property
     def nbytes(self) -> int:
-        return sum(
-            int(np.prod([self.dims[d] for d in v.dims], dtype=np.int64))
-            * np.dtype(v.dtype).itemsize
-            for v in self.variables.values()
-        )
+        return sum(v.nbytes for v in self.variables.values())
 
 
 def _first_difference(a: np.ndarray, b: np.ndarray) -> str:

@@ -17,7 +17,6 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-import xarray as xr
 
 from recipes_core.errors import SchemaError
 from recipes_core.plan.pattern import SourceKey
@@ -98,35 +97,37 @@ def _difference(a: np.ndarray, b: np.ndarray) -> str:
     return f"position {i}: {a[i]!r} instead of {b[i]!r}"
 
 
-def check_source(ds: xr.Dataset, template: Template, key: SourceKey,
-                 positions: Mapping[str, int], url: str) -> None:
+def check_source(sizes: Mapping[str, int], index_values: Mapping[str, np.ndarray],
+                 template: Template, key: SourceKey, positions: Mapping[str, int],
+                 url: str) -> None:
     """Refuse a source that does not fit the template (grid, lengths, coordinates).
 
-    Write tasks call this on every source they open, so sources the survey only inferred are
-    checked as thoroughly as opened ones, at no extra cost.
+    ``sizes`` are the source's dimension sizes and ``index_values`` the decoded values of its
+    dimension coordinates. Write tasks call this on every source they open, so sources the
+    survey only inferred are checked as thoroughly as opened ones, at no extra cost.
     """
     for dim, size in template.dims.items():
-        if dim not in ds.sizes:
+        if dim not in sizes:
             continue
         if dim in template.offsets:
             i = key[positions[dim]]
             start, stop = template.offsets[dim][i], template.offsets[dim][i + 1]
             expected = template.coords[dim][start:stop]
-            if ds.sizes[dim] != stop - start:
+            if sizes[dim] != stop - start:
                 raise SchemaError(
-                    f"the source has {ds.sizes[dim]} steps along '{dim}' where the plan expects "
+                    f"the source has {sizes[dim]} steps along '{dim}' where the plan expects "
                     f"{stop - start} (items_per_file)", where=url,
                     fix="fix items_per_file in the recipe, or bake with --full-schema-check.")
         else:
             expected = template.coords.get(dim)
-            if ds.sizes[dim] != size:
+            if sizes[dim] != size:
                 raise SchemaError(
-                    f"dimension '{dim}' has size {ds.sizes[dim]} here but {size} in the other "
+                    f"dimension '{dim}' has size {sizes[dim]} here but {size} in the other "
                     "sources: the source is on a different grid", where=url,
                     fix="all sources must share one grid; regrid the odd file upstream or "
                     f"select a common region with `sel` / `isel` on '{dim}'.")
-        if expected is not None and dim in ds.indexes:
-            actual = np.asarray(ds[dim].values)
+        if expected is not None and dim in index_values:
+            actual = np.asarray(index_values[dim])
             same = np.array_equal(actual, expected, equal_nan=actual.dtype.kind == "f")
             if not same:
                 raise SchemaError(

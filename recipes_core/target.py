@@ -10,9 +10,9 @@ from __future__ import annotations
 import hashlib
 import json
 import warnings
+from collections.abc import Mapping
 from typing import Any
 
-import dask.array as dsa
 import numpy as np
 import xarray as xr
 import zarr
@@ -61,6 +61,8 @@ def write_shape(template: Template, var: VariableSchema, target: Target) -> tupl
 
 def template_dataset(template: Template, target: Target) -> tuple[xr.Dataset, dict[str, Any]]:
     """An xarray skeleton of the target (lazy zeros for data) and its encoding."""
+    import dask.array as dsa  # here, not at the top: write workers never need dask
+
     coords = {}
     encoding: dict[str, Any] = {}
     for name, values in template.coords.items():
@@ -127,8 +129,42 @@ def prepare_target(store: str, template: Template, target: Target) -> None:
 
 
 def finalise_target(store: str) -> None:
-    """Consolidate metadata so that opening the store reads one document."""
+    """Consolidate metadata and drop the rechunk's intermediate stores, if any."""
+    remove_intermediates(store)
     zarr.consolidate_metadata(store)
+
+
+# Intermediate stores of a staged rechunk: scratch space, fast to write and read (lz4 level 1),
+# beside the store so that they live wherever the target lives (local disk or object store).
+INTERMEDIATE_CODEC = {"cname": "lz4", "clevel": 1, "shuffle": "shuffle"}
+
+
+def intermediate_store(store: str, number: int) -> str:
+    """Where intermediate store ``number`` (1-based) of a staged rechunk lives."""
+    from recipes_core.storage import files
+
+    return files.join(files.parent(store), "_rechunk", f"stage-{number}.zarr")
+
+
+def prepare_intermediate(path: str, store: str, variables: Mapping[str, VariableSchema],
+                         chunks: Mapping[str, int]) -> None:
+    """Create the arrays of an intermediate store: the target's stored dtype and fill value
+    (so values are copied as they are, never decoded), and the stage's chunks."""
+    from zarr import codecs
+
+    group = zarr.open_group(path, mode="w", zarr_format=3)
+    for name, var in variables.items():
+        final = zarr.open_array(store, path=name, mode="r")
+        group.create_array(name, shape=var.shape, dtype=final.dtype,
+                           chunks=tuple(chunks[d] for d in var.dims),
+                           fill_value=final.fill_value,
+                           compressors=[codecs.BloscCodec(**INTERMEDIATE_CODEC)])
+
+
+def remove_intermediates(store: str) -> None:
+    from recipes_core.storage import files
+
+    files.remove_tree(files.join(files.parent(store), "_rechunk"))
 
 
 def store_exists(store: str) -> bool:

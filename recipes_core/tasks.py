@@ -11,6 +11,12 @@ write unit is larger).
 A task's box is a row of write units along the concat dimensions, spanning as much of the
 other dimensions as fits. Variables without a concat dimension are written by tasks that read
 only their owning source.
+
+When the target chunks are far from the files' layout (daily files into chunks that span the
+whole time axis but few grid cells), narrowing would make every task read every file, so the
+bake rechunks in stages instead (:func:`plan_staging`, the arithmetic in
+:mod:`recipes_core.plan.rechunk`): write tasks fill an intermediate store whose chunks suit the
+files, and copy tasks move whole blocks from store to store, each within ``max_bytes``.
 """
 
 from __future__ import annotations
@@ -21,26 +27,37 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from recipes_core.errors import PlanError
 from recipes_core.plan.pattern import SourceKey
+from recipes_core.plan.rechunk import RechunkPlan, copy_blocks, plan_rechunk
 from recipes_core.schema import Template, VariableSchema
 
 Box = tuple[tuple[str, int, int], ...]  # (dim, start, stop) for the dims the task restricts
 
 
+def _bounds(box: Box, dim: str, size: int) -> tuple[int, int]:
+    for name, start, stop in box:
+        if name == dim:
+            return start, stop
+    return 0, size
+
+
 @dataclass(frozen=True)
 class WriteTask:
-    """Fill the write units of ``variables`` inside ``box`` from ``sources``."""
+    """Fill the write units of ``variables`` inside ``box`` from ``sources``.
+
+    ``store`` is where they go: 0 the target, ``k`` the k-th intermediate store of a staged
+    rechunk.
+    """
 
     index: int
     box: Box
     variables: tuple[str, ...]
     sources: tuple[SourceKey, ...]
+    store: int = 0
 
     def bounds(self, dim: str, size: int) -> tuple[int, int]:
-        for name, start, stop in self.box:
-            if name == dim:
-                return start, stop
-        return 0, size
+        return _bounds(self.box, dim, size)
 
 
 def _unit_ranges(size: int, unit: int) -> list[tuple[int, int]]:
@@ -79,11 +96,14 @@ def plan_write_tasks(
     keys: Sequence[SourceKey],
     positions: Mapping[str, int],
     max_bytes: int,
+    stacked_store: int = 0,
 ) -> list[WriteTask]:
     """Tasks that together write every write unit of every variable exactly once.
 
     ``write_units`` gives each variable's write-unit shape (chunks, or shards); ``keys`` the
-    sources in order; ``positions`` each pattern dim's place in a key.
+    sources in order; ``positions`` each pattern dim's place in a key. Variables along the
+    concat dims go to store ``stacked_store`` (an intermediate store when staging), the others
+    to the target.
     """
     concat = template.concat_dims
     keys = sorted(keys)
@@ -122,7 +142,7 @@ def plan_write_tasks(
                               if all(first[d] for d in others if d not in
                                      template.variables[n].dims))
                 if names:
-                    tasks.append(WriteTask(len(tasks), box, names, sources))
+                    tasks.append(WriteTask(len(tasks), box, names, sources, stacked_store))
 
     for name in static:
         var = template.variables[name]
@@ -133,3 +153,82 @@ def plan_write_tasks(
             box = tuple((d, a, b) for d, (a, b) in zip(var.dims, cell, strict=True))
             tasks.append(WriteTask(len(tasks), box, (name,), (owner,)))
     return tasks
+
+
+@dataclass(frozen=True)
+class CopyTask:
+    """Copy the block ``box`` of ``variables`` from store ``hop`` into the next store.
+
+    Stores are numbered as in :class:`WriteTask`: hop ``k`` reads intermediate ``k`` and writes
+    intermediate ``k + 1``, or the target (0) after the last intermediate.
+    """
+
+    index: int
+    hop: int
+    box: Box
+    variables: tuple[str, ...]
+
+    def bounds(self, dim: str, size: int) -> tuple[int, int]:
+        return _bounds(self.box, dim, size)
+
+
+@dataclass(frozen=True)
+class Staging:
+    """A staged rechunk of the variables along the concat dims, which share ``dims``."""
+
+    dims: tuple[str, ...]
+    variables: tuple[str, ...]
+    plan: RechunkPlan
+
+    @property
+    def stores(self) -> int:
+        """How many intermediate stores."""
+        return len(self.plan.intermediates)
+
+    def chunks(self, store: int) -> dict[str, int]:
+        """The chunk shape of intermediate store ``store`` (1-based), by dimension."""
+        return dict(zip(self.dims, self.plan.intermediates[store - 1], strict=True))
+
+    def destination(self, hop: int) -> int:
+        return hop + 1 if hop < self.stores else 0
+
+    def copy_tasks(self, hop: int) -> list[CopyTask]:
+        """The tasks of hop ``hop`` (1-based; hop 0 is the write tasks)."""
+        block = self.plan.hops[hop].block
+        return [CopyTask(i, hop, tuple((d, a, b) for d, (a, b)
+                                       in zip(self.dims, region, strict=True)),
+                         self.variables)
+                for i, region in enumerate(copy_blocks(self.plan.shape, block))]
+
+
+def plan_staging(template: Template, write_units: Mapping[str, tuple[int, ...]],
+                 max_bytes: int, max_hops: int = 3) -> Staging | None:
+    """A staged rechunk when it costs fewer I/O operations than writing straight from the files;
+    None for the direct path.
+
+    The model is the dataset's array with one element per grid point carrying every stacked
+    variable (so ``itemsize`` is their sum): the first hop reads one file's extent along the
+    concat dims (the largest file) and the whole of the other dims, the last writes the
+    target's write units. Staging needs every stacked variable to share the same dims.
+    """
+    concat = template.concat_dims
+    stacked = [n for n, v in template.variables.items() if set(v.dims) & set(concat)]
+    if not stacked or len({template.variables[n].dims for n in stacked}) != 1:
+        return None
+    dims = template.variables[stacked[0]].dims
+    shape = tuple(template.dims[d] for d in dims)
+    files = {d: int(np.diff(template.offsets[d]).max(initial=1)) for d in concat}
+    source = tuple(files.get(d, template.dims[d]) for d in dims)
+    if len({tuple(write_units[n]) for n in stacked}) != 1:
+        return None
+    target = tuple(write_units[stacked[0]])
+    itemsize = sum(np.dtype(template.variables[n].dtype).itemsize for n in stacked)
+    try:
+        plan = plan_rechunk(shape, source, target, itemsize, max_bytes, max_stages=max_hops)
+    except PlanError:
+        # A file or a write unit alone is over the bound: no staging fits either, and the
+        # direct path still works (one unit, or one file, per task).
+        return None
+    if not plan.intermediates:
+        return None
+    return Staging(dims, tuple(stacked), plan)

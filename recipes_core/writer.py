@@ -11,19 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 import numpy as np
-import xarray as xr
 import zarr
-from xarray.backends.zarr import encode_zarr_variable
 
 from recipes_core.errors import TargetError
-from recipes_core.opener import open_transformed
 from recipes_core.plan.chunks import ChunkGrid, split_region
 from recipes_core.plan.pattern import SourceKey
 from recipes_core.plan.plan import Plan
+from recipes_core.reading import open_for_writing
 from recipes_core.schema import Template, VariableSchema
 from recipes_core.storage import StagedSource
 from recipes_core.survey import check_source
-from recipes_core.tasks import WriteTask
+from recipes_core.tasks import CopyTask, WriteTask
 
 
 class UnitWriter:
@@ -87,13 +85,6 @@ def _intersect(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...],
     return None if any(lo >= hi for lo, hi in out) else out
 
 
-def encode(variable: xr.Variable, var: VariableSchema) -> np.ndarray:
-    """Encode values with the target's encoding (CF time units, fill value, packing, dtype)."""
-    variable = variable.copy(deep=False)
-    variable.encoding = dict(var.encoding)
-    return np.asarray(encode_zarr_variable(variable, name=var.name).values)
-
-
 def run_write_task(task: WriteTask, plan: Plan, template: Template,
                    staged: Mapping[SourceKey, StagedSource], writer: UnitWriter,
                    positions: Mapping[str, int],
@@ -109,10 +100,11 @@ def run_write_task(task: WriteTask, plan: Plan, template: Template,
     for key in task.sources:
         source = staged[key]
         path = local_path(key, source) if local_path else source.path
-        with open_transformed(plan, key, path, source.url) as ds:
-            check_source(ds, template, key, positions, source.url)
+        with open_for_writing(plan, key, path, source.url, template) as reader:
+            check_source(reader.sizes, reader.index_values(), template, key, positions,
+                         source.url)
             for name, buffer in buffers.items():
-                if name not in ds.variables:
+                if not reader.has(name):
                     continue  # another merge key holds it
                 var = buffer.var
                 region = template.region_of(var, key, positions)
@@ -121,6 +113,27 @@ def run_write_task(task: WriteTask, plan: Plan, template: Template,
                     continue
                 local = tuple(slice(lo - r0, hi - r0)
                               for (lo, hi), (r0, _r1) in zip(inside, region, strict=True))
-                buffer.place(inside, encode(ds.variables[name][local], var))
+                buffer.place(inside, reader.read_encoded(var, local))
     units = sum(len(b.units) for b in buffers.values())
     return units, sum(b.write_all() for b in buffers.values())
+
+
+def run_copy_task(task: CopyTask, template: Template, source: UnitWriter,
+                  destination: UnitWriter) -> tuple[int, int]:
+    """Copy one block of a staged rechunk; return (units written, bytes written).
+
+    Values move as stored (the intermediate stores hold the target's encoded dtype and fill
+    value), and the block is a whole number of the destination's write units, so every unit
+    is written whole, once.
+    """
+    units = written = 0
+    for name in task.variables:
+        var = template.variables[name]
+        region = tuple(slice(*task.bounds(d, s)) for d, s in zip(var.dims, var.shape, strict=True))
+        data = source.array(name)[region]
+        target = destination.array(name)
+        target[region] = data
+        grid = ChunkGrid(tuple(target.shape), write_unit_shape(target))
+        units += sum(1 for _ in split_region(tuple((r.start, r.stop) for r in region), grid))
+        written += data.nbytes
+    return units, written

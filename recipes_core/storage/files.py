@@ -65,3 +65,14 @@ def list_names(path: str) -> list[str]:
 def exists(path: str) -> bool:
     fs, root = url_to_fs(path)
     return bool(fs.exists(root))
+
+
+def parent(path: str) -> str:
+    return posixpath.dirname(path.rstrip("/")) if is_remote(path) else os.path.dirname(path)
+
+
+def remove_tree(path: str) -> None:
+    """Delete a folder and everything in it; nothing happens when it does not exist."""
+    fs, root = url_to_fs(path)
+    if fs.exists(root):
+        fs.rm(root, recursive=True)

@@ -1,0 +1,196 @@
+"""The raw netCDF read path gives exactly what xarray's decode-then-encode gives.
+
+For every source and every template variable, :class:`NetCDFReader` (raw bytes where they
+already are the target encoding, xarray's CF decoder for the rest) is compared with
+:class:`XarrayReader` (``xr.open_dataset``, transforms, ``encode_zarr_variable``), on real files
+and on synthetic files made to hit each rule: NaNs under a numeric fill, missing_value against
+_FillValue, packed integers, 64-bit integers with a fill, bounds without units, groups,
+big-endian netCDF3.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import netCDF4
+import numpy as np
+import pytest
+import xarray as xr
+
+from recipes_core.model import Recipe
+from recipes_core.opener import open_transformed
+from recipes_core.plan.plan import Plan, compile_recipe
+from recipes_core.reading import NetCDFReader, XarrayReader, open_for_writing, reads_raw
+from recipes_core.schema import Template, combine_schemas, schema_of
+from recipes_core.testing import make_daily_archive
+from tests.conftest import recipe_dict
+
+
+def _plan(pattern: str, dims: dict[str, Any], fmt: str = "netcdf4", **fields: Any) -> Plan:
+    data = recipe_dict(pattern, dims, **fields)
+    data["source"]["format"] = fmt
+    if "open" in fields:
+        data["source"]["open"] = data.pop("open")
+    return compile_recipe(Recipe.model_validate(data))
+
+
+def _template(plan: Plan) -> Template:
+    schemas = []
+    for key, url in plan.sources():
+        with open_transformed(plan, key, url, url) as ds:
+            schemas.append(schema_of(ds, key, url))
+    return combine_schemas(plan, schemas)
+
+
+def compare_readers(plan: Plan) -> set[str]:
+    """Assert both readers agree on every variable of every source; return those read raw."""
+    assert reads_raw(plan)
+    template = _template(plan)
+    raw_names: set[str] = set()
+    for key, url in plan.sources():
+        with open_for_writing(plan, key, url, url, template) as fast, \
+                open_transformed(plan, key, url, url) as ds:
+            assert isinstance(fast, NetCDFReader)
+            slow = XarrayReader(ds)
+            assert fast.sizes == slow.sizes
+            expected_index = slow.index_values()
+            got_index = fast.index_values()
+            assert set(got_index) == set(expected_index)
+            for dim, values in expected_index.items():
+                np.testing.assert_array_equal(got_index[dim], values)
+            for name, var in template.variables.items():
+                assert fast.has(name) == slow.has(name), name
+                if not slow.has(name):
+                    continue
+                shape = ds.variables[name].shape
+                wheres = [tuple(slice(0, n) for n in shape),
+                          tuple(slice(n // 3, max(n // 3 + 1, n - 1)) for n in shape)]
+                for where in wheres:
+                    expected = slow.read_encoded(var, where)
+                    got = fast.read_encoded(var, where)
+                    assert got.dtype == expected.dtype, name
+                    assert got.shape == expected.shape, name
+                    # Bitwise: NaN payloads and signed zeros included.
+                    assert got.tobytes() == expected.tobytes(), name
+                if fast._is_raw(name):
+                    raw_names.add(name)
+    return raw_names
+
+
+def test_daily_archive_reads_data_raw_and_time_decoded(tmp_path: Path) -> None:
+    make_daily_archive(tmp_path, days=6, steps_per_file=2, variables=("tas", "pr", "psl"))
+    plan = _plan(str(tmp_path / "demo_{time:%Y%m%d}.nc"),
+                 {"time": {"start": "2020-01-01", "end": "2020-01-05", "freq": "2D",
+                           "items_per_file": 2}})
+    raw = compare_readers(plan)
+    assert {"tas", "pr", "psl"} <= raw  # the data: straight from the file
+    assert "time" not in raw  # per-file units: decoded and encoded again
+
+
+def test_ersst_real_files(real_data: Path) -> None:
+    folder = real_data / "ersstv5_monthly"
+    plan = _plan(str(folder / "sst.mnmean_{time:%Y-%m}.nc"),
+                 {"time": {"start": "2010-01-01", "end": "2010-03-01", "freq": "MS"}})
+    compare_readers(plan)  # missing_value differs from _FillValue: sst is decoded
+
+
+def test_packed_int16_netcdf3(real_data: Path, tmp_path: Path) -> None:
+    original = xr.open_dataset(real_data / "xarray-data" / "eraint_uvz.nc")
+    for i, month in enumerate(original.month.values):
+        part = original.isel(month=[i])
+        for name in part.variables:
+            part[name].encoding.pop("original_shape", None)
+        part.to_netcdf(tmp_path / f"eraint_{month}.nc", format="NETCDF3_64BIT")
+    plan = _plan(str(tmp_path / "eraint_{month}.nc"), {"month": {"keys": [1, 7]}}, "netcdf3")
+    assert {"z", "u", "v"} <= compare_readers(plan)
+
+
+def _write_edge_cases(path: Path, day: int, fmt: str = "NETCDF4") -> None:
+    rng = np.random.default_rng(day)
+    with netCDF4.Dataset(path, "w", format=fmt) as nc:
+        nc.createDimension("time", None)
+        nc.createDimension("x", 5)
+        nc.createDimension("nv", 2)
+        time = nc.createVariable("time", "f8", ("time",))
+        time.units = f"hours since 2000-01-{day:02d}"
+        time.calendar = "noleap"
+        time.bounds = "time_bnds"
+        time[:] = [0.0, 12.0]
+        bounds = nc.createVariable("time_bnds", "f8", ("time", "nv"))
+        bounds[:] = [[0.0, 12.0], [12.0, 24.0]]
+        x = nc.createVariable("x", "f4", ("x",))
+        x[:] = np.arange(5, dtype="f4")
+
+        values = rng.normal(size=(2, 5)).astype("f4")
+        values[0, 1] = np.nan  # NaN under a numeric fill: stored as the fill
+        values[1, 2] = 1e20  # the fill itself
+        nan_under_fill = nc.createVariable("nan_under_fill", "f4", ("time", "x"),
+                                           fill_value=np.float32(1e20))
+        nan_under_fill[:] = values
+
+        plain = nc.createVariable("no_fill", "f8", ("time", "x"), fill_value=False)
+        plain[:] = np.where(values > 1e19, np.nan, values)
+
+        both = nc.createVariable("missing_differs", "f4", ("time", "x"),
+                                 fill_value=np.float32(-999.0))
+        both.missing_value = np.float32(-888.0)
+        both[:] = np.where(np.isnan(values), -888.0, values)
+
+        packed = nc.createVariable("packed", "i2", ("time", "x"), fill_value=np.int16(-32767))
+        packed.scale_factor = np.float32(0.01)
+        packed.add_offset = np.float32(3.0)
+        nc.set_auto_maskandscale(False)
+        packed[:] = rng.integers(-3000, 3000, size=(2, 5)).astype("i2")
+        packed[0, 0] = -32767
+
+        if fmt == "NETCDF4":
+            big = nc.createVariable("big_int", "i8", ("time", "x"), fill_value=np.int64(-1))
+            big[:] = rng.integers(2**60, 2**61, size=(2, 5))
+            big[1, 1] = -1
+            group = nc.createGroup("inner")
+            group.createDimension("time", 1)
+            group.createDimension("x", 5)
+            inner_time = group.createVariable("time", "i4", ("time",))
+            inner_time.units = f"days since 2000-01-{day:02d}"
+            inner_time[:] = [0]
+            inner = group.createVariable("inner_var", "f4", ("time", "x"))
+            inner[:] = np.arange(5, dtype="f4")[None, :] * day
+
+
+@pytest.mark.parametrize("fmt", ["NETCDF4", "NETCDF3_CLASSIC"])
+def test_edge_cases_agree(tmp_path: Path, fmt: str) -> None:
+    for day in (1, 2, 3):
+        _write_edge_cases(tmp_path / f"edge_{day}.nc", day, fmt)
+    plan = _plan(str(tmp_path / "edge_{time}.nc"), {"time": {"keys": [1, 2, 3]}},
+                 "netcdf4" if fmt == "NETCDF4" else "netcdf3")
+    raw = compare_readers(plan)
+    assert {"nan_under_fill", "no_fill", "packed"} <= raw
+    assert not raw & {"missing_differs", "big_int", "time", "time_bnds"}
+
+
+def test_groups_and_dropped_variables(tmp_path: Path) -> None:
+    for day in (1, 2):
+        _write_edge_cases(tmp_path / f"edge_{day}.nc", day)
+    plan = _plan(str(tmp_path / "edge_{time}.nc"), {"time": {"keys": [1, 2]}},
+                 open={"group": "inner"})
+    assert compare_readers(plan) == {"inner_var"}
+    plan = _plan(str(tmp_path / "edge_{time}.nc"), {"time": {"keys": [1, 2]}},
+                 open={"drop_variables": ["packed"]},
+                 transforms=[{"drop_variables": ["big_int"]}])
+    raw = compare_readers(plan)
+    assert "packed" not in raw and "nan_under_fill" in raw
+
+
+def test_value_changing_transforms_take_the_xarray_path(tmp_path: Path) -> None:
+    make_daily_archive(tmp_path, days=2)
+    dims = {"time": {"start": "2020-01-01", "end": "2020-01-02", "freq": "D"}}
+    pattern = str(tmp_path / "demo_{time:%Y%m%d}.nc")
+    plan = _plan(pattern, dims, transforms=[{"astype": {"tas": "float64"}}])
+    assert not reads_raw(plan)
+    template = _template(plan)
+    key, url = plan.sources()[0]
+    with open_for_writing(plan, key, url, url, template) as reader:
+        assert isinstance(reader, XarrayReader)
+    attrs_only = [{"set_attrs": {"variables": {"tas": {"comment": "x"}}}}]
+    assert reads_raw(_plan(pattern, dims, transforms=attrs_only))
