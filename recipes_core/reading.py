@@ -29,6 +29,7 @@ from typing import Any, Protocol
 import numpy as np
 import xarray as xr
 from xarray.backends.zarr import encode_zarr_variable
+from xarray.conventions import decode_cf_variables
 
 from recipes_core.opener import open_kwargs, open_transformed, refusing_unreadable
 from recipes_core.plan.plan import Plan
@@ -152,7 +153,7 @@ class NetCDFReader:
         self.decode_options = options
         nc.set_auto_maskandscale(False)
         self.sizes = {str(name): len(dim) for name, dim in nc.dimensions.items()}
-        self._decoded: xr.Dataset | None = None
+        self._decoded: Mapping[str, xr.Variable] | None = None
 
     def _is_raw(self, name: str) -> bool:
         var = self.template.variables.get(name)
@@ -166,26 +167,26 @@ class NetCDFReader:
         data = np.asarray(self.nc.variables[name][where if where else ...])
         return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
 
-    def decoded(self) -> xr.Dataset:
-        """Every variable that is not read raw, plus the dimension coordinates, CF-decoded
-        exactly as ``xr.open_dataset`` decodes them (bounds take their parent's time units)."""
+    def decoded(self) -> Mapping[str, xr.Variable]:
+        """Every variable that is not read raw, plus the dimension coordinates, CF-decoded by
+        the function ``xr.open_dataset`` decodes with (bounds take their parent's time units),
+        without building a Dataset and its pandas indexes, which would cost five times more."""
         if self._decoded is None:
             raw = {}
             for name, ncvar in self.nc.variables.items():
                 if name in self.dropped:
                     continue
-                coordinate = tuple(ncvar.dimensions) == (name,)
-                if coordinate or not self._is_raw(name):
+                if tuple(ncvar.dimensions) == (name,) or not self._is_raw(name):
                     attrs = {k: ncvar.getncattr(k) for k in ncvar.ncattrs()}
                     raw[name] = xr.Variable(ncvar.dimensions, self._read_raw(name, ()), attrs)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=xr.SerializationWarning)
-                self._decoded = xr.decode_cf(xr.Dataset(raw), **self.decode_options)
+                self._decoded, _, _ = decode_cf_variables(raw, {}, **self.decode_options)
         return self._decoded
 
     def index_values(self) -> Mapping[str, np.ndarray]:
-        ds = self.decoded()
-        return {str(d): np.asarray(ds[d].values) for d in ds.indexes}
+        return {name: np.asarray(var.values) for name, var in self.decoded().items()
+                if var.dims == (name,)}
 
     def has(self, name: str) -> bool:
         return name in self.nc.variables and name not in self.dropped
@@ -193,7 +194,7 @@ class NetCDFReader:
     def read_encoded(self, var: VariableSchema, where: tuple[slice, ...]) -> np.ndarray:
         if self._is_raw(var.name):
             return _nan_to_fill(self._read_raw(var.name, where), var)
-        return encode(self.decoded().variables[var.name][where], var)
+        return encode(self.decoded()[var.name][where], var)
 
 
 def reads_raw(plan: Plan) -> bool:
