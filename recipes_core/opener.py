@@ -7,6 +7,7 @@ h5py over fsspec streams is where Pangeo Forge bakes used to hang.
 from __future__ import annotations
 
 import contextlib
+import threading
 import warnings
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -17,6 +18,13 @@ from recipes_core.errors import SourceError
 from recipes_core.model import OpenOptions
 from recipes_core.ops import apply_transforms
 from recipes_core.plan.plan import Plan
+
+# netCDF-C and the HDF5 library under it are not thread-safe: two threads of one process
+# (Beam's multi_threading direct mode) opening or reading netCDF files at once corrupt memory.
+# Every netCDF4-python call in a process goes through this lock; it is re-entrant so that a
+# reader may hold it across a whole source while helpers take it again.
+NETCDF_LOCK = threading.RLock()
+NETCDF_ENGINES = frozenset({"netcdf4", "netcdf3"})
 
 ENGINES = {
     "netcdf4": "netcdf4",
@@ -79,14 +87,19 @@ def open_source(
     *,
     url: str | None = None,
 ) -> Iterator[xr.Dataset]:
-    """Open one source file; errors name the source URL and suggest a fix."""
-    with refusing_unreadable(path, fmt, url or path), warnings.catch_warnings():
-        warnings.simplefilter("ignore", category=xr.SerializationWarning)
-        ds = xr.open_dataset(path, **open_kwargs(fmt, options))
-    try:
-        yield ds
-    finally:
-        ds.close()
+    """Open one source file; errors name the source URL and suggest a fix.
+
+    netCDF sources hold :data:`NETCDF_LOCK` while open: xarray reads them lazily.
+    """
+    lock = NETCDF_LOCK if fmt in NETCDF_ENGINES else contextlib.nullcontext()
+    with lock:
+        with refusing_unreadable(path, fmt, url or path), warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=xr.SerializationWarning)
+            ds = xr.open_dataset(path, **open_kwargs(fmt, options))
+        try:
+            yield ds
+        finally:
+            ds.close()
 
 
 def key_mapping(plan: Plan, key: tuple[int, ...]) -> Mapping[str, Any]:

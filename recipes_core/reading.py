@@ -31,7 +31,12 @@ import xarray as xr
 from xarray.backends.zarr import encode_zarr_variable
 from xarray.conventions import decode_cf_variables
 
-from recipes_core.opener import open_kwargs, open_transformed, refusing_unreadable
+from recipes_core.opener import (
+    NETCDF_LOCK,
+    open_kwargs,
+    open_transformed,
+    refusing_unreadable,
+)
 from recipes_core.plan.plan import Plan
 from recipes_core.schema import Template, VariableSchema
 
@@ -154,17 +159,26 @@ class NetCDFReader:
         nc.set_auto_maskandscale(False)
         self.sizes = {str(name): len(dim) for name, dim in nc.dimensions.items()}
         self._decoded: Mapping[str, xr.Variable] | None = None
+        self._raw: dict[str, bool] = {}
 
     def _is_raw(self, name: str) -> bool:
+        if name not in self._raw:
+            self._raw[name] = self._stored_as_target(name)
+        return self._raw[name]
+
+    def _stored_as_target(self, name: str) -> bool:
         var = self.template.variables.get(name)
-        if var is None or name not in self.nc.variables:
-            return False
-        ncvar = self.nc.variables[name]
-        return tuple(ncvar.dimensions) == var.dims and stored_as_target(
-            {k: ncvar.getncattr(k) for k in ncvar.ncattrs()}, np.dtype(ncvar.dtype), var)
+        with NETCDF_LOCK:
+            if var is None or name not in self.nc.variables:
+                return False
+            ncvar = self.nc.variables[name]
+            dims, dtype = tuple(ncvar.dimensions), np.dtype(ncvar.dtype)
+            attrs = {k: ncvar.getncattr(k) for k in ncvar.ncattrs()}
+        return dims == var.dims and stored_as_target(attrs, dtype, var)
 
     def _read_raw(self, name: str, where: tuple[slice, ...]) -> np.ndarray:
-        data = np.asarray(self.nc.variables[name][where if where else ...])
+        with NETCDF_LOCK:
+            data = np.asarray(self.nc.variables[name][where if where else ...])
         return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
 
     def decoded(self) -> Mapping[str, xr.Variable]:
@@ -173,12 +187,14 @@ class NetCDFReader:
         without building a Dataset and its pandas indexes, which would cost five times more."""
         if self._decoded is None:
             raw = {}
-            for name, ncvar in self.nc.variables.items():
-                if name in self.dropped:
-                    continue
-                if tuple(ncvar.dimensions) == (name,) or not self._is_raw(name):
-                    attrs = {k: ncvar.getncattr(k) for k in ncvar.ncattrs()}
-                    raw[name] = xr.Variable(ncvar.dimensions, self._read_raw(name, ()), attrs)
+            with NETCDF_LOCK:
+                for name, ncvar in self.nc.variables.items():
+                    if name in self.dropped:
+                        continue
+                    if tuple(ncvar.dimensions) == (name,) or not self._is_raw(name):
+                        attrs = {k: ncvar.getncattr(k) for k in ncvar.ncattrs()}
+                        raw[name] = xr.Variable(ncvar.dimensions, self._read_raw(name, ()),
+                                                attrs)
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=xr.SerializationWarning)
                 self._decoded, _, _ = decode_cf_variables(raw, {}, **self.decode_options)
@@ -189,7 +205,8 @@ class NetCDFReader:
                 if var.dims == (name,)}
 
     def has(self, name: str) -> bool:
-        return name in self.nc.variables and name not in self.dropped
+        with NETCDF_LOCK:
+            return name in self.nc.variables and name not in self.dropped
 
     def read_encoded(self, var: VariableSchema, where: tuple[slice, ...]) -> np.ndarray:
         if self._is_raw(var.name):
@@ -222,13 +239,15 @@ def open_for_writing(plan: Plan, key: tuple[int, ...], path: str, url: str,
     import netCDF4
 
     source = plan.recipe.source
-    with refusing_unreadable(path, source.format, url):
+    with NETCDF_LOCK, refusing_unreadable(path, source.format, url):
         nc = netCDF4.Dataset(path, mode="r")
     try:
-        with refusing_unreadable(path, source.format, url):
+        with NETCDF_LOCK, refusing_unreadable(path, source.format, url):
             group = nc
             for part in (source.open.group or "").strip("/").split("/"):
                 group = group.groups[part] if part else group
-        yield NetCDFReader(group, template, _decode_options(plan))
+            reader = NetCDFReader(group, template, _decode_options(plan))
+        yield reader
     finally:
-        nc.close()
+        with NETCDF_LOCK:
+            nc.close()

@@ -117,8 +117,9 @@ class RunnerProfile(_Strict):
     target_root: Text | None = None
     cache_root: Text | None = None
     access: AccessSettings = AccessSettings()
-    # The memory bound of one write task's chunk buffers: a task narrows its box along
-    # non-concat dimensions until its chunks fit (a single chunk larger than this still runs).
+    # The memory bound of one task's chunk buffers: a write task narrows its box along
+    # non-concat dimensions until its chunks fit, or the bake rechunks in stages when that
+    # would read every file many times (a single chunk larger than this still runs).
     max_task_memory: ByteSize = ByteSize(256 * 1024 * 1024)
     direct: DirectSettings | None = None
     dask: DaskSettings | None = None

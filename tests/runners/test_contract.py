@@ -22,6 +22,8 @@ from tests.conftest import EXAMPLES, recipe_dict
 
 ENGINES = {
     "direct": {"engine": "direct"},
+    "direct-2-threads": {"engine": "direct",
+                         "direct": {"running_mode": "multi_threading", "num_workers": 2}},
     "direct-2-processes": {"engine": "direct",
                            "direct": {"running_mode": "multi_processing", "num_workers": 2}},
     "dask-local-2-workers": {"engine": "dask", "dask": {"scheduler": "local", "n_workers": 2}},
