@@ -111,8 +111,94 @@ def _slug(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_." else "-" for c in text).strip("-") or "x"
 
 
+def qname(name: str) -> dict[str, str]:
+    """A qualified name as PROV-JSON wants it: a typed literal, never a bare string."""
+    return {"$": name, "type": "prov:QUALIFIED_NAME"}
+
+
+def type_name(record: dict[str, Any]) -> str | None:
+    """The ``prov:type`` of a record as text, whether typed (``{"$": ...}``) or not."""
+    value = record.get("prov:type")
+    return value.get("$") if isinstance(value, dict) else value
+
+
+Scalar = str | int | float | bool
+
+
+def attributes(fields: dict[str, Any]) -> dict[str, Any]:
+    """Strict PROV-JSON attributes: nulls left out, nested mappings flattened into
+    ``<name>_<key>`` attributes, and lists kept only when all their items are scalars."""
+    out: dict[str, Any] = {}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if isinstance(value, dict) and set(value) != {"$", "type"}:
+            out.update(attributes({f"{name}_{k}": v for k, v in value.items()}))
+        elif isinstance(value, list | tuple):
+            out[name] = [v if isinstance(v, Scalar) else json.dumps(v) for v in value
+                         if v is not None]
+        else:
+            out[name] = value
+    return out
+
+
+@dataclass(frozen=True)
+class Predecessor:
+    """The earlier version a bake revises (``revises`` in its state), as PROV needs it."""
+
+    version: int
+    sources: list[dict[str, Any]]
+    store_name: str
+
+
+def predecessor_of(facts: BakeFacts) -> Predecessor | None:
+    previous = facts.state.get("revises")
+    if not isinstance(previous, int):
+        return None
+    version_dir = facts.version_dir.parent / f"v{previous}"
+    store_name = facts.store.name
+    return Predecessor(previous, read_sources(version_dir), store_name)
+
+
+def _revisions(facts: BakeFacts, sources: list[dict[str, Any]], entity: dict[str, Any],
+               ) -> dict[str, Any]:
+    """``prov:wasRevisionOf`` (a ``wasDerivedFrom`` typed ``prov:Revision`` in PROV-JSON) from
+    each changed source and the store to their counterparts in the predecessor version."""
+    previous = predecessor_of(facts)
+    if previous is None:
+        return {}
+    old_by_key = {tuple(s.get("key") or ()): (i, s) for i, s in enumerate(previous.sources)}
+    revisions: dict[str, Any] = {}
+    for i, source in enumerate(sources):
+        found = old_by_key.get(tuple(source.get("key") or ()))
+        if found is None or found[1].get("sha256") == source.get("sha256"):
+            continue
+        j, old = found
+        old_id = f"prev:source/{j}"
+        entity[old_id] = attributes({
+            "prov:type": qname("arco:SourceFile"),
+            "prov:location": redact_url(str(old.get("url", ""))),
+            "arco:sha256": old.get("sha256"),
+            "arco:size": old.get("size"),
+            "arco:fetched_at": old.get("fetched_at"),
+            "arco:etag": old.get("etag") or None,
+            "arco:last_modified": old.get("last_modified") or None,
+        })
+        revisions[f"_:revision/source/{i}"] = {
+            "prov:generatedEntity": f"arco:source/{i}", "prov:usedEntity": old_id,
+            "prov:type": qname("prov:Revision")}
+    entity["prev:store"] = {"prov:type": qname("arco:ZarrStore"),
+                            "prov:location": f"../v{previous.version}/{previous.store_name}",
+                            "arco:version": previous.version}
+    revisions["_:revision/store"] = {"prov:generatedEntity": "arco:store",
+                                     "prov:usedEntity": "prev:store",
+                                     "prov:activity": "arco:bake",
+                                     "prov:type": qname("prov:Revision")}
+    return revisions
+
+
 def provenance_document(facts: BakeFacts) -> dict[str, Any]:
-    """The PROV-JSON document of one bake."""
+    """The PROV-JSON document of one bake, strict enough for the ``prov`` package to read."""
     plan, state = facts.plan, facts.state
     recipe = plan.recipe
     started, ended = state.get("started"), state.get("ended")
@@ -120,22 +206,22 @@ def provenance_document(facts: BakeFacts) -> dict[str, Any]:
     versions = software_versions()
 
     entity: dict[str, Any] = {
-        "arco:recipe": {
-            "prov:type": "arco:Recipe",
+        "arco:recipe": attributes({
+            "prov:type": qname("arco:Recipe"),
             "prov:label": recipe.title,
             "prov:location": facts.recipe_copy.name,
             "arco:id": recipe.id,
             "arco:recipe_hash": recipe_hash(recipe),
             "arco:sha256": sha256_file(facts.recipe_copy),
-        },
-        "arco:store": {
-            "prov:type": "arco:ZarrStore",
+        }),
+        "arco:store": attributes({
+            "prov:type": qname("arco:ZarrStore"),
             "prov:location": facts.store.name,
             "arco:plan_hash": plan.hash,
             "arco:version": facts.version,
             "arco:zarr_format": recipe.target.zarr_format,
             "arco:pruned": plan.pruned,
-        },
+        }),
     }
     used: dict[str, Any] = {"_:used-recipe": {"prov:activity": "arco:bake",
                                               "prov:entity": "arco:recipe"}}
@@ -143,27 +229,26 @@ def provenance_document(facts: BakeFacts) -> dict[str, Any]:
     attributed: dict[str, Any] = {}
     for i, source in enumerate(sources):
         sid = f"arco:source/{i}"
-        record = {
-            "prov:type": "arco:SourceFile",
+        entity[sid] = attributes({
+            "prov:type": qname("arco:SourceFile"),
             "prov:location": redact_url(str(source.get("url", ""))),
-            "arco:key": source.get("key"),
+            "arco:key": list(source.get("key") or ()),
             "arco:size": source.get("size"),
             "arco:sha256": source.get("sha256"),
             "arco:fetched_at": source.get("fetched_at"),
-        }
-        for field in ("etag", "last_modified"):
-            if source.get(field):
-                record[f"arco:{field}"] = source[field]
-        entity[sid] = record
+            "arco:etag": source.get("etag") or None,
+            "arco:last_modified": source.get("last_modified") or None,
+        })
         used[f"_:used-source/{i}"] = {"prov:activity": "arco:bake", "prov:entity": sid}
         derived[f"_:derived/{i}"] = {"prov:generatedEntity": "arco:store", "prov:usedEntity": sid,
                                      "prov:activity": "arco:bake"}
+    derived.update(_revisions(facts, sources, entity))
 
     agent: dict[str, Any] = {}
     associated: dict[str, Any] = {}
     for name, version in versions.items():
         aid = f"arco:software/{name}"
-        agent[aid] = {"prov:type": "prov:SoftwareAgent", "prov:label": name,
+        agent[aid] = {"prov:type": qname("prov:SoftwareAgent"), "prov:label": name,
                       "arco:version": version}
         association = {"prov:activity": "arco:bake", "prov:agent": aid}
         if name == "arco-recipes":
@@ -171,17 +256,17 @@ def provenance_document(facts: BakeFacts) -> dict[str, Any]:
         associated[f"_:assoc/{name}"] = association
     for maintainer in recipe.maintainers:
         aid = f"arco:maintainer/{_slug(maintainer.github or maintainer.name)}"
-        agent[aid] = {"prov:type": "prov:Person", "prov:label": maintainer.name}
-        if maintainer.github:
-            agent[aid]["arco:github"] = maintainer.github
+        agent[aid] = attributes({"prov:type": qname("prov:Person"),
+                                 "prov:label": maintainer.name,
+                                 "arco:github": maintainer.github or None})
         attributed[f"_:attr/recipe/{aid}"] = {"prov:entity": "arco:recipe", "prov:agent": aid}
         attributed[f"_:attr/store/{aid}"] = {"prov:entity": "arco:store", "prov:agent": aid}
     for provider in recipe.providers:
         aid = f"arco:provider/{_slug(provider.name)}"
-        agent[aid] = {"prov:type": "prov:Organization", "prov:label": provider.name,
-                      "arco:roles": list(provider.roles)}
-        if provider.url:
-            agent[aid]["prov:location"] = str(provider.url)
+        agent[aid] = attributes({"prov:type": qname("prov:Organization"),
+                                 "prov:label": provider.name,
+                                 "arco:roles": list(provider.roles),
+                                 "prov:location": str(provider.url) if provider.url else None})
         if "producer" in provider.roles or not provider.roles:
             for i in range(len(sources)):
                 attributed[f"_:attr/source/{i}/{aid}"] = {"prov:entity": f"arco:source/{i}",
@@ -189,8 +274,8 @@ def provenance_document(facts: BakeFacts) -> dict[str, Any]:
 
     args = list(facts.pipeline_args)
     activity = {
-        "arco:bake": {
-            "prov:type": "arco:Bake",
+        "arco:bake": attributes({
+            "prov:type": qname("arco:Bake"),
             "prov:startTime": started,
             "prov:endTime": ended,
             "arco:runner": runner_of(args),
@@ -198,24 +283,29 @@ def provenance_document(facts: BakeFacts) -> dict[str, Any]:
             "arco:profile": state.get("profile"),
             "arco:plan_hash": plan.hash,
             "arco:options": redact_options(args),
-            "arco:counters": state.get("counters", {}),
+            # Flattened (arco:counters_chunks_written, ...): PROV-JSON has no nested values.
+            "arco:counters": state.get("counters") or {},
             "arco:reused_version": state.get("reused_version", False),
-        }
+            "arco:revises": state.get("revises"),
+        })
     }
+    generated = attributes({"prov:entity": "arco:store", "prov:activity": "arco:bake",
+                            "prov:time": ended})
+    prefix = {
+        # One namespace per bake, so identifiers stay unique when records are merged.
+        "arco": f"urn:arco:{recipe.id}:v{facts.version}:",
+        "prov": PROV,
+        "xsd": XSD,
+    }
+    if "prev:store" in entity:
+        prefix["prev"] = f"urn:arco:{recipe.id}:v{facts.state['revises']}:"
     return {
-        "prefix": {
-            # One namespace per bake, so identifiers stay unique when records are merged.
-            "arco": f"urn:arco:{recipe.id}:v{facts.version}:",
-            "prov": PROV,
-            "xsd": XSD,
-        },
+        "prefix": prefix,
         "entity": entity,
         "activity": activity,
         "agent": agent,
         "used": used,
-        "wasGeneratedBy": {"_:generated-store": {"prov:entity": "arco:store",
-                                                 "prov:activity": "arco:bake",
-                                                 "prov:time": ended}},
+        "wasGeneratedBy": {"_:generated-store": generated},
         "wasDerivedFrom": derived,
         "wasAssociatedWith": associated,
         "wasAttributedTo": attributed,
@@ -237,9 +327,10 @@ def processing_summary(document: dict[str, Any], level: str | None) -> Processin
     software = {
         a["prov:label"]: a["arco:version"]
         for a in document["agent"].values()
-        if a.get("prov:type") == "prov:SoftwareAgent"
+        if type_name(a) == "prov:SoftwareAgent"
     }
-    sources = [e for e in document["entity"].values() if e.get("prov:type") == "arco:SourceFile"]
+    sources = [e for id_, e in document["entity"].items()
+               if id_.startswith("arco:") and type_name(e) == "arco:SourceFile"]
     total = sum(int(e.get("arco:size") or 0) for e in sources)
     recipe = document["entity"]["arco:recipe"]
     lineage = (

@@ -16,7 +16,7 @@ import recipes_core
 from recipes_core.plan.plan import recipe_hash
 from recipes_core.recipe_io import load_recipe
 from recipes_core.stac import validate_catalog
-from recipes_core.stac.provenance import redact_options, sha256_file
+from recipes_core.stac.provenance import redact_options, sha256_file, type_name
 from recipes_core.testing import make_daily_archive
 from tests.stac.conftest import ERSST, ERSST_ID
 
@@ -137,7 +137,7 @@ def test_provenance_hashes_can_be_recomputed(ersst_target):
         assert key in prov
     assert prov["prefix"]["prov"] == "http://www.w3.org/ns/prov#"
 
-    sources = [e for e in prov["entity"].values() if e["prov:type"] == "arco:SourceFile"]
+    sources = [e for e in prov["entity"].values() if type_name(e) == "arco:SourceFile"]
     assert len(sources) == 128
     for source in sources:
         path = Path(source["prov:location"])
@@ -158,10 +158,10 @@ def test_provenance_hashes_can_be_recomputed(ersst_target):
         "arco:plan_hash"]
     assert bake["arco:runner"] == "DirectRunner"
     software = {a["prov:label"]: a["arco:version"] for a in prov["agent"].values()
-                if a["prov:type"] == "prov:SoftwareAgent"}
+                if type_name(a) == "prov:SoftwareAgent"}
     for name in ("arco-recipes", "apache-beam", "xarray", "zarr"):
         assert software[name] == importlib.metadata.version(name)
-    people = [a for a in prov["agent"].values() if a["prov:type"] == "prov:Person"]
+    people = [a for a in prov["agent"].values() if type_name(a) == "prov:Person"]
     assert [p["arco:github"] for p in people] == ["arco-recipes"]
     plans = [a.get("prov:plan") for a in prov["wasAssociatedWith"].values()]
     assert "arco:recipe" in plans
