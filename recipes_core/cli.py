@@ -17,6 +17,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from recipes_core.cli_cache import cache_app
@@ -52,7 +53,8 @@ def _run(action: Callable[[], T]) -> T:
         if _state["debug"]:
             raise
         text = _BEAM_SUFFIX.sub("", str(error))
-        err.print(f"[bold red]error[/]: {text}", soft_wrap=True)
+        # Messages quote recipe values (ids, titles, URLs, regexes): never parse them as markup.
+        err.print(f"[bold red]error[/]: {escape(text)}", soft_wrap=True)
         raise typer.Exit(1) from None
     except (typer.Exit, typer.Abort, KeyboardInterrupt):
         raise
@@ -61,7 +63,7 @@ def _run(action: Callable[[], T]) -> T:
             raise
         text = _BEAM_SUFFIX.sub("", f"{type(error).__name__}: {error}")
         err.print(
-            f"[bold red]internal error[/]: {text}\nRun again with --debug for the "
+            f"[bold red]internal error[/]: {escape(text)}\nRun again with --debug for the "
             "traceback, and please report it.",
             soft_wrap=True,
         )
@@ -97,11 +99,11 @@ def lint(
         for path in recipes:
             result = lint_file(path, untrusted=untrusted)
             if result.ok:
-                out.print(f"[green]ok[/] {path}")
+                out.print(f"[green]ok[/] {escape(str(path))}")
                 continue
             failed += 1
             for problem in result.problems:
-                out.print(f"[red]error[/] {problem}", soft_wrap=True)
+                out.print(f"[red]error[/] {escape(str(problem))}", soft_wrap=True)
         return failed
 
     failed = _run(action)
@@ -119,10 +121,11 @@ def _load_plan(recipe: Path) -> Any:
     return compile_recipe(loaded, recipe)
 
 
-def _policy(allow_local: bool, allow_private_hosts: bool) -> Any:
+def _policy(allow_local: bool, allow_private_hosts: bool, allow_http: bool = False) -> Any:
     from recipes_core.storage import AccessPolicy
 
-    return AccessPolicy(allow_local=allow_local, allow_private_hosts=allow_private_hosts)
+    return AccessPolicy(allow_local=allow_local, allow_private_hosts=allow_private_hosts,
+                        allow_http=allow_http)
 
 
 def _human_bytes(n: float) -> str:
@@ -144,6 +147,7 @@ def plan(
     allow_private_hosts: Annotated[
         bool, typer.Option(help="Allow loopback/private hosts (trusted recipes only).")
     ] = False,
+    allow_http: Annotated[bool, typer.Option(help="Allow plain http sources.")] = False,
     cache: Annotated[Path | None, typer.Option(help="Staging cache directory.")] = None,
 ) -> None:
     """Compile a recipe to its plan (no file is opened unless --inspect)."""
@@ -155,7 +159,8 @@ def plan(
             from recipes_core.inspection import inspect_plan
 
             info["template"] = inspect_plan(
-                compiled, str(cache or _default_cache()), _policy(allow_local, allow_private_hosts)
+                compiled, str(cache or _default_cache()),
+                _policy(allow_local, allow_private_hosts, allow_http),
             )
         if as_json:
             out.print_json(json.dumps(info, default=str))
@@ -166,34 +171,34 @@ def plan(
 
 
 def _print_plan(info: dict[str, Any]) -> None:
-    out.print(f"[bold]{info['id']}[/]  plan {info['plan_hash'][:16]}")
+    out.print(f"[bold]{escape(str(info['id']))}[/]  plan {info['plan_hash'][:16]}")
     out.print(f"sources: {info['sources']}")
-    out.print(f"  first: {info['first_url']}")
-    out.print(f"  last:  {info['last_url']}")
+    out.print(f"  first: {escape(str(info['first_url']))}", soft_wrap=True)
+    out.print(f"  last:  {escape(str(info['last_url']))}", soft_wrap=True)
     for dim in info["dims"]:
         extra = f", {dim['items_per_file']} per file" if dim["items_per_file"] else ""
-        out.print(
+        out.print(escape(
             f"dim {dim['name']} ({dim['role']}): {dim['keys']} keys, "
             f"{dim['first']} .. {dim['last']}{extra}"
-        )
+        ))
     target = info["target"]
     chunks = ", ".join(f"{k}={v}" for k, v in target["chunks"].items()) or "by size"
-    out.print(
+    out.print(escape(
         f"target: zarr v{target['zarr_format']}, chunks {chunks}"
         + (f", chunk_size {_human_bytes(target['chunk_size'])}" if target["chunk_size"] else "")
         + f", codec {target['codec']['name']}"
-    )
+    ))
     if info["transforms"]:
-        out.print("transforms: " + " -> ".join(info["transforms"]))
+        out.print(escape("transforms: " + " -> ".join(map(str, info["transforms"]))))
     template = info.get("template")
     if template:
         table = Table(title="target template (estimated from the first source)")
         for column in ("variable", "dims", "shape", "dtype", "chunks", "chunk grid", "size"):
             table.add_column(column)
         for var in template["variables"]:
-            table.add_row(
-                var["name"],
-                ", ".join(var["dims"]),
+            table.add_row(  # variable and dimension names come from the source files
+                escape(str(var["name"])),
+                escape(", ".join(map(str, var["dims"]))),
                 str(tuple(var["shape"])),
                 var["dtype"],
                 str(tuple(var["chunks"])),
@@ -219,13 +224,14 @@ def verify(
     recipe: Annotated[Path, typer.Option("--recipe", "-r", help="The recipe it was baked from.")],
     sample: Annotated[
         int | None,
-        typer.Option(help="Compare N random chunks per variable instead of all of them."),
+        typer.Option(min=1, help="Compare N random chunks per variable instead of all of them."),
     ] = None,
     prune: Annotated[int | None, typer.Option(help="The --prune the bake used.")] = None,
     allow_local: Annotated[bool, typer.Option(help="Allow local source paths.")] = False,
     allow_private_hosts: Annotated[
         bool, typer.Option(help="Allow loopback/private hosts.")
     ] = False,
+    allow_http: Annotated[bool, typer.Option(help="Allow plain http sources.")] = False,
     cache: Annotated[Path | None, typer.Option(help="Staging cache directory.")] = None,
 ) -> None:
     """Re-open the sources and compare them with a store; exit 0 if equal, 1 if not."""
@@ -233,7 +239,7 @@ def verify(
 
     def action() -> Any:
         compiled = _load_plan(recipe)
-        if prune:
+        if prune is not None:  # --prune 0 is refused by Plan.prune, not taken as "no prune"
             compiled = compiled.prune(prune)
         if not store.exists():
             from recipes_core.errors import TargetError
@@ -244,11 +250,11 @@ def verify(
             compiled,
             sample=sample,
             cache_dir=str(cache or _default_cache()),
-            policy=_policy(allow_local, allow_private_hosts),
+            policy=_policy(allow_local, allow_private_hosts, allow_http),
         )
 
     report = _run(action)
-    out.print(report.summary(), soft_wrap=True)
+    out.print(escape(report.summary()), soft_wrap=True)
     if not report.ok:
         raise typer.Exit(1)
 

@@ -108,6 +108,8 @@ def bake(
         help="Allow local source paths (relative ones resolve against the recipe).")] = False,
     allow_private_hosts: Annotated[bool, typer.Option(
         help="Allow loopback/private hosts (trusted recipes only).")] = False,
+    allow_http: Annotated[bool, typer.Option(
+        help="Allow plain http sources (servers you trust; default: https only).")] = False,
     cache: Annotated[Path | None, typer.Option(
         help="Staging cache (default: the profile's cache_root, else ~/.cache/arco).")] = None,
     json_log: Annotated[str | None, typer.Option(
@@ -141,7 +143,8 @@ def bake(
         policy = policy_from(profile)
         policy = dataclasses.replace(
             policy, allow_local=policy.allow_local or allow_local,
-            allow_private_hosts=policy.allow_private_hosts or allow_private_hosts)
+            allow_private_hosts=policy.allow_private_hosts or allow_private_hosts,
+            allow_http=policy.allow_http or allow_http)
         if preflight:
             run_preflight(compiled, policy)
         out.print(f"baking [bold]{compiled.id}[/]: {compiled.nsources} sources, plan "

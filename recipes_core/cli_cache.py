@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 cache_app = typer.Typer(
@@ -56,15 +57,15 @@ def ls(
             out.print_json(json.dumps(rows))
             return
         if not rows:
-            out.print(f"the cache at {store.root} is empty")
+            out.print(escape(f"the cache at {store.root} is empty"))
             return
-        table = Table(title=f"staging cache {store.root}")
+        table = Table(title=escape(f"staging cache {store.root}"))
         columns = ["url", "size", "sha256", "fetched_at"] + ([] if history else ["versions"])
         for column in columns:
             table.add_column(column, overflow="fold")
         for row in rows:
             cells = [
-                str(row["url"]),
+                escape(str(row["url"])),  # a URL may hold [brackets]: not markup
                 _human_bytes(row["size"] or 0),
                 str(row["sha256"])[:16],
                 str(row["fetched_at"]),
@@ -85,7 +86,8 @@ def verify(cache: CacheOption = None) -> None:
 
     report = _run(action)
     for path in report.corrupt:
-        out.print(f"[red]corrupt[/] {path}: its bytes do not match its sha256", soft_wrap=True)
+        out.print(f"[red]corrupt[/] {escape(str(path))}: its bytes do not match its sha256",
+                  soft_wrap=True)
     for sha in report.missing:
         out.print(f"[red]missing[/] {sha}: the history names it but it is not on disk")
     if report.ok:

@@ -57,12 +57,13 @@ def main(argv: list[str] | None = None) -> int:
             f"3. baking {os.path.relpath(DEMO_RECIPE)} (plan {plan.hash[:12]}) "
             "on Beam's direct runner"
         )
-        # The operator, not the recipe, allows the loopback host: this is the demo's own server.
+        # The operator, not the recipe, allows the loopback host and plain http: this is the
+        # demo's own server, on this machine.
         result = bake(
             plan,
             str(target),
             cache_dir=str(work / "cache"),
-            policy=AccessPolicy(allow_private_hosts=True),
+            policy=AccessPolicy(allow_private_hosts=True, allow_http=True),
         )
     except ArcoError as err:
         print(f"error: {err}", file=sys.stderr)

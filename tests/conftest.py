@@ -64,6 +64,7 @@ def bake_file(tmp_path: Path) -> Callable[..., BakeResult]:
         if prune:
             plan = plan.prune(prune)
         policy.setdefault("allow_local", True)
+        policy.setdefault("allow_http", True)  # tests serve loopback archives over plain http
         return bake(plan, str(target or tmp_path / "target"), cache_dir=str(tmp_path / "cache"),
                     policy=AccessPolicy(**policy))
 

@@ -42,7 +42,7 @@ class AccessSettings(_Strict):
     """The source-access policy for bakes run with this profile."""
 
     allow_local: bool = False
-    allow_http: bool = True
+    allow_http: bool = False  # only https unless the operator trusts a plain-http server
     allow_private_hosts: bool = False
     # host:port (or host) of the operator's own private mirrors, exempt from the refusal of
     # private addresses without opening every private address.

@@ -52,12 +52,17 @@ class AccessPolicy:
     from the private-address refusal, for an operator's own mirror on a private network (and
     for tests' loopback servers) without opening every private address.
 
-    ``max_connections_per_host`` bounds concurrent HTTP requests to one host *within one
-    process* (threads share it); each worker process of a multi-process runner has its own.
+    ``allow_http`` is off: only https (and s3/gs/az) may be read unless the operator allows
+    plain http (``--allow-http``, or ``access.allow_http: true`` in the runner profile) for a
+    server they trust, since plain http bytes can be altered on the way.
+
+    ``max_connections_per_host`` bounds concurrent HTTP requests to one host across the threads
+    and processes of one machine that share a staging cache (see
+    :func:`recipes_core.storage.http.host_slot`); workers on other machines have their own.
     """
 
     allow_local: bool = False
-    allow_http: bool = True  # plain http is common for public archives; --untrusted forbids it
+    allow_http: bool = False
     allow_private_hosts: bool = False
     allowed_hosts: tuple[str, ...] = ()
     timeout: float = 60.0  # seconds one socket read may stall before the fetch is retried
@@ -264,11 +269,17 @@ def check_url(url: str, policy: AccessPolicy, *, resolve: bool = True) -> None:
             fix="remove them from the recipe; credentials belong in the runner's environment.",
         )
     if scheme in HTTP_SCHEMES:
-        _check_http_host(url, scheme, policy, resolve=resolve)
+        # The checks that need no I/O first (a private literal, then plain http), DNS last.
+        _check_http_host(url, scheme, policy, resolve=False)
         if scheme == "http" and not policy.allow_http:
             raise UnsafeRecipeError(
-                "plain http is not allowed here", where=redact_url(url), fix="use https."
+                "plain http is not allowed here",
+                where=redact_url(url),
+                fix="use https. An operator who trusts this server can allow plain http with "
+                "--allow-http or access.allow_http: true in the runner profile.",
             )
+        if resolve:
+            _check_http_host(url, scheme, policy, resolve=True)
 
 
 def _check_http_host(url: str, scheme: str, policy: AccessPolicy, *, resolve: bool) -> None:

@@ -29,7 +29,7 @@ from recipes_core.testing.faults import (
 from tests.conftest import recipe_dict
 
 DAYS = 4
-FAST = {"allow_private_hosts": True, "backoff_base": 0.01, "timeout": 2.0,
+FAST = {"allow_private_hosts": True, "allow_http": True, "backoff_base": 0.01, "timeout": 2.0,
         "max_retry_seconds": 10.0}
 BAD = "demo_20200102.nc"
 

@@ -21,7 +21,7 @@ from recipes_core.testing.faults import Fault, FaultServer, Status
 from tests.conftest import recipe_dict
 
 runner = CliRunner()
-LOOPBACK = {"allow_private_hosts": True, "backoff_base": 0.01}
+LOOPBACK = {"allow_private_hosts": True, "allow_http": True, "backoff_base": 0.01}
 
 
 class CountConcurrent(Fault):
@@ -75,7 +75,8 @@ def test_bake_preflight_stops_before_any_work(tmp_path, served):
         (tmp_path / "archive" / f"demo_202001{day}.nc").unlink()
     target = tmp_path / "target"
     result = runner.invoke(app, ["bake", str(recipe), "--target", str(target), "--preflight",
-                                 "--allow-private-hosts", "--cache", str(tmp_path / "c")])
+                                 "--allow-private-hosts", "--allow-http", "--cache",
+                                 str(tmp_path / "c")])
     output = " ".join(result.output.split())
     assert result.exit_code == 1, output
     assert "2 of 6 sources are missing" in output
@@ -83,7 +84,8 @@ def test_bake_preflight_stops_before_any_work(tmp_path, served):
     assert "Traceback" not in result.output
     assert not target.exists()
     assert all(method == "HEAD" for method, _ in server.requests)
-    ok = runner.invoke(app, ["preflight", str(recipe), "--prune", "2", "--allow-private-hosts"])
+    ok = runner.invoke(app, ["preflight", str(recipe), "--prune", "2", "--allow-private-hosts",
+                             "--allow-http"])
     assert ok.exit_code == 0 and "all 2 sources exist" in ok.output
 
 

@@ -50,10 +50,10 @@ def test_no_secret_in_output_logs_or_files(tmp_path, write_recipe, monkeypatch, 
         recipe = write_recipe(recipe_dict(
             server.url + "/demo_{time:%Y%m%d}.nc?token=" + QUERY_SECRET + "&var=tas",
             {"time": {"start": "2020-01-01", "end": "2020-01-03", "freq": "D"}}))
-        common = ["--allow-private-hosts", "--cache", str(cache)]
+        common = ["--allow-private-hosts", "--allow-http", "--cache", str(cache)]
         assert arco("plan", str(recipe)) == 0
         assert arco("plan", str(recipe), "--json") == 0
-        assert arco("preflight", str(recipe), "--allow-private-hosts") == 0
+        assert arco("preflight", str(recipe), "--allow-private-hosts", "--allow-http") == 0
         assert arco("bake", str(recipe), "--target", str(target), *common) == 0
         assert arco("cache", "ls", "--cache", str(cache)) == 0
         assert arco("cache", "ls", "--cache", str(cache), "--json", "--history") == 0
