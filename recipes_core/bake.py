@@ -7,7 +7,9 @@ Layout of a target root (DESIGN §5)::
     <root>/<id>/v<N>/sources.json   every source read, with its size and sha256
 
 A re-run of the same plan reuses its version (chunks are rewritten with identical bytes); a
-changed plan gets the next version, so earlier bakes stay readable.
+changed plan gets the next version, so earlier bakes stay readable. So does a published
+version whose sources changed upstream: the same plan is then baked into the next version,
+whose state (``revises``) and provenance name the version it revises.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from typing import Any
 from recipes_core.errors import RunnerError, TargetError
 from recipes_core.plan.plan import Plan
 from recipes_core.progress import ProgressMonitor, Snapshot
+from recipes_core.runners.jobs import StateCallback, follow_job, live_counters, state_name
 from recipes_core.runners.profile import RunnerProfile
 from recipes_core.storage import AccessPolicy, Pins, safe_join
 from recipes_core.storage import files as fs
@@ -51,6 +54,8 @@ class BakeResult:
     state: str = "DONE"
     dashboard: str | None = None
     pipeline_result: Any = None  # the engine's result (e.g. the Dataflow job of a dry run)
+    catalog: str | None = None  # <root>/catalog.json and <root>/index.html, once published
+    page: str | None = None
 
     @property
     def mb_per_s(self) -> float:
@@ -103,12 +108,16 @@ def bake(
     on_job: Callable[[BakeResult], None] | None = None,
     detach: bool = False,
     full_schema_check: bool = False,
+    on_state: StateCallback | None = None,
+    poll_interval: float = 1.0,
 ) -> BakeResult:
     """Bake a plan on the profile's engine (the embedded direct runner by default).
 
     ``target_root``, ``cache_dir`` and ``policy`` override the profile's. ``on_progress`` gets
     live counts on engines that run here; ``on_job`` hears of a remote job as soon as it is
-    submitted; ``detach`` returns without waiting for a remote job; ``full_schema_check`` opens
+    submitted, and ``on_state(state, counters)`` of each change of its state while the bake
+    polls it every ``poll_interval`` seconds; ``detach`` returns without waiting for a remote
+    job (``arco publish`` completes the bake once it is done); ``full_schema_check`` opens
     every source to plan instead of a sample (see :mod:`recipes_core.survey`).
     """
     from recipes_core.runners.engines import engine_session
@@ -128,6 +137,13 @@ def bake(
     # anything is written or fetched (DESIGN §6, promise 6).
     pins = admit_sources(plan, policy, cache)
     dry_run = bool(profile.engine == "dataflow" and profile.settings.dry_run)  # type: ignore[attr-defined]
+    if detach and profile.engine == "flink" and \
+            profile.settings.environment_type == "LOOPBACK":  # type: ignore[attr-defined]
+        raise RunnerError(
+            "--detach cannot leave a LOOPBACK job running: its SDK workers live in this "
+            "process, which exits when the command returns", where=profile.name,
+            fix="use environment_type EXTERNAL (a worker pool) or PROCESS, or bake without "
+            "--detach.")
 
     with engine_session(profile, plan) as session:
         if pipeline_args:
@@ -136,19 +152,64 @@ def bake(
         plan_hash = plan.hash
         # A dry run builds the job and touches nothing, not even the target's bookkeeping.
         version, existing = (1, False) if dry_run else choose_version(dataset_dir, plan_hash)
-        version_dir = safe_join(dataset_dir, f"v{version}")
-        store = store_path(root, plan, version)
-        state: dict[str, Any] = {
-            "id": plan.id, "version": version, "plan_hash": plan_hash, "status": "running",
-            "started": _now(), "store": os.path.basename(store), "pruned": plan.pruned,
-            "engine": profile.engine, "profile": profile.name,
-        }
-        if not dry_run:
-            write_state(version_dir, state)
-        progress_dir = None if session.remote else tempfile.mkdtemp(prefix="arco-progress-")
-        return _run(plan, profile, session, store, version, version_dir, cache, policy,
-                    progress_dir, state, existing, dry_run, on_progress, on_job, detach,
-                    pins=pins, full_schema_check=full_schema_check)
+        revises: int | None = None
+        for _attempt in range(2):
+            version_dir = safe_join(dataset_dir, f"v{version}")
+            previous = read_state(version_dir) if existing else None
+            state = _initial_state(plan, profile, version, previous, revises)
+            store = store_path(root, plan, version)
+            if not dry_run:
+                write_state(version_dir, state)
+            progress_dir = None if session.remote else tempfile.mkdtemp(prefix="arco-progress-")
+            try:
+                return _run(plan, profile, session, store, version, version_dir, cache, policy,
+                            progress_dir, state, existing, dry_run, on_progress, on_job, detach,
+                            pins=pins, full_schema_check=full_schema_check,
+                            on_state=on_state, poll_interval=poll_interval)
+            except Exception:
+                if dry_run or previous is None or not _restore_if_sources_changed(
+                        version_dir, previous):
+                    raise
+            # The sources of published version N changed upstream: N stays as it was, and the
+            # same plan is baked into a new version that records it revises N.
+            revises, existing = version, False
+            version = next_version(dataset_dir)
+        raise AssertionError("unreachable: a rerun never asks for another")  # pragma: no cover
+
+
+def _initial_state(plan: Plan, profile: RunnerProfile, version: int,
+                   previous: dict[str, Any] | None, revises: int | None) -> dict[str, Any]:
+    state: dict[str, Any] = {
+        "id": plan.id, "version": version, "plan_hash": plan.hash, "status": "running",
+        "started": _now(), "store": f"{plan.id}.zarr",
+        "pruned": plan.pruned, "engine": profile.engine, "profile": profile.name,
+    }
+    if previous is not None:
+        # Kept so prepare() can tell a published version (never overwritten from changed
+        # sources) from an unfinished one, although this file now says "running".
+        state["previous_status"] = previous.get("status")
+    if revises is not None:
+        state["revises"] = revises
+    return state
+
+
+def _restore_if_sources_changed(version_dir: str, previous: dict[str, Any]) -> bool:
+    """After a failed re-bake: if it stopped because its sources changed upstream, put the
+    published version's ``bake.json`` back as it was and say so."""
+    from recipes_core.pipeline import SOURCES_CHANGED
+
+    marker = fs.join(version_dir, SOURCES_CHANGED)
+    if not fs.exists(marker):
+        return False
+    write_state(version_dir, previous)
+    fs.remove_tree(marker)
+    return True
+
+
+def next_version(dataset_dir: str) -> int:
+    versions = [int(m.group(1)) for name in fs.list_names(dataset_dir)
+                if (m := VERSION_DIR.match(name))]
+    return max(versions, default=0) + 1
 
 
 def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: int,
@@ -156,7 +217,8 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
          state: dict[str, Any], existing: bool, dry_run: bool,
          on_progress: Callable[[Snapshot], None] | None,
          on_job: Callable[[BakeResult], None] | None, detach: bool,
-         pins: Pins | None = None, full_schema_check: bool = False) -> BakeResult:
+         pins: Pins | None = None, full_schema_check: bool = False,
+         on_state: StateCallback | None = None, poll_interval: float = 1.0) -> BakeResult:
     import apache_beam as beam
     from apache_beam.options.pipeline_options import PipelineOptions
 
@@ -218,15 +280,20 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
             _ = pipeline | "Bake" >> Bake(spec)
             outcome = pipeline.run()
             result.pipeline_result = outcome
+            if dry_run:  # the job was built, not submitted: there is no job to report
+                result.state = "DRY_RUN"
+                return result
             result.job_id = _job_id(outcome)
-            result.state = str(getattr(outcome, "state", "UNKNOWN"))
+            result.state = state_name(getattr(outcome, "state", "UNKNOWN"))
+            # `arco publish` completes a detached bake; it needs what the provenance records.
+            state["job"] = {"id": result.job_id, "engine_url": session.dashboard,
+                            "pipeline_args": list(session.args)}
+            write_state(version_dir, state)
             if on_job:
                 on_job(result)
-            if dry_run or detach:
-                result.state = "DRY_RUN" if dry_run else result.state
+            if detach:
                 return result
-            outcome.wait_until_finish()
-            result.state = str(outcome.state)
+            result.state = follow_job(outcome, result.job_id, on_state, interval=poll_interval)
     except BaseException as error:
         if not dry_run:
             state.update(status="failed", ended=_now(), error=str(error)[:2000])
@@ -236,7 +303,7 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
         if progress_dir is not None:
             shutil.rmtree(progress_dir, ignore_errors=True)
     result.seconds = time.monotonic() - started
-    counters = dict(snapshot.counts) if snapshot else _counters(outcome)
+    counters = dict(snapshot.counts) if snapshot else live_counters(outcome)
     result.counters = counters
     result.bytes_written = counters.get("bytes_written", 0)
     state.update(status="complete", ended=_now(), seconds=round(result.seconds, 3),
@@ -245,8 +312,10 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
     # Last step: the catalogue only ever points at complete data (DESIGN §4 step 7, promise 4).
     from recipes_core.stac import publish
 
-    publish(plan, os.path.dirname(os.path.dirname(version_dir)), version, version_dir, store,
-            state, pipeline_args=session.args)
+    published = publish(plan, os.path.dirname(os.path.dirname(version_dir)), version,
+                        version_dir, store, state, pipeline_args=session.args)
+    if published is not None:
+        result.catalog, result.page = str(published.catalog), str(published.page)
     return result
 
 
@@ -261,17 +330,3 @@ def _job_id(outcome: Any) -> str | None:
         if value:
             return str(value)
     return None
-
-
-def _counters(result: Any) -> dict[str, int]:
-    from apache_beam.metrics.metric import MetricsFilter
-
-    out: dict[str, int] = {}
-    try:
-        metrics = result.metrics().query(MetricsFilter().with_namespace("arco"))
-    except Exception:  # some runners do not report metrics; counts are a nicety
-        return out
-    for counter in metrics.get("counters", []):
-        value = counter.committed if counter.committed is not None else counter.attempted
-        out[counter.key.metric.name] = out.get(counter.key.metric.name, 0) + int(value or 0)
-    return out

@@ -46,7 +46,14 @@ from recipes_core.target import (
     write_shape,
 )
 from recipes_core.tasks import CopyTask, Staging, WriteTask, plan_staging, plan_write_tasks
-from recipes_core.writer import UnitWriter, run_copy_task, run_write_task
+from recipes_core.writer import (
+    BackgroundWrites,
+    BufferPool,
+    UnitWriter,
+    default_write_threads,
+    fill_write_task,
+    run_copy_task,
+)
 
 NAMESPACE = "arco"
 DEFAULT_TASK_BYTES = 256 * 1024 * 1024
@@ -68,6 +75,7 @@ class BakeSpec:
     pins: Pins | None = None  # inline + sha256_manifest pins, loaded by the driver before fetching
     max_task_bytes: int = DEFAULT_TASK_BYTES  # memory bound of one write task's buffers
     survey_sample: frozenset[SourceKey] | None = None  # sources opened to plan; None: all
+    write_threads: int = 0  # threads per worker that encode and store units; 0: automatic
 
     def pin_for(self, url: str) -> str | None:
         if self.pins is not None:
@@ -189,12 +197,55 @@ def record_sources(surveyed: list[Surveyed], spec: BakeSpec) -> None:
     files.write_json(files.join(os.path.dirname(spec.store), "sources.json"), records, indent=1)
 
 
+SOURCES_CHANGED = "sources-changed.json"  # a published version's sources changed upstream
+
+
+def refuse_changed_sources(surveyed: list[Surveyed], spec: BakeSpec) -> None:
+    """Stop before a published version is overwritten from sources that changed upstream.
+
+    The plan hash names the recipe, not the bytes, so a provider re-publishing a file keeps the
+    version folder. Once a version was published its chunks, ``sources.json`` and provenance
+    are a record to keep: this writes ``sources-changed.json`` (what changed) beside it and
+    raises, and :func:`recipes_core.bake.bake` then bakes a new version instead.
+    """
+    version_dir = os.path.dirname(spec.store)
+    recorded = files.read_json(files.join(version_dir, "sources.json"))
+    if not isinstance(recorded, list):
+        return
+    state = files.read_json(files.join(version_dir, "bake.json")) or {}
+    published = (state.get("previous_status") == "complete"
+                 or files.exists(files.join(version_dir, "collection.json")))
+    if not published:
+        return  # an unfinished bake has nothing worth keeping
+    old = {tuple(r["key"]): r for r in recorded if isinstance(r, dict) and "key" in r}
+    changed = [
+        {"url": staged.record()["url"], "key": list(key), "old_sha256": old[key].get("sha256"),
+         "new_sha256": staged.sha256}
+        for key, staged, _ in sorted(surveyed, key=lambda e: e[0])
+        if key in old and old[key].get("sha256") != staged.sha256
+    ]
+    if not changed:
+        return
+    files.write_json(files.join(version_dir, SOURCES_CHANGED),
+                     {"version_dir": version_dir, "changed": changed}, indent=1)
+    raise TargetError(
+        f"{len(changed)} source file(s) changed upstream since this version was published "
+        f"(first: {changed[0]['url']}, sha256 {changed[0]['old_sha256']} -> "
+        f"{changed[0]['new_sha256']})",
+        where=version_dir,
+        fix="nothing to do: the bake keeps this version as it is and bakes the next one.",
+    )
+
+
 def prepare(surveyed: list[Surveyed], spec: BakeSpec) -> Prepared:
     """Combine the schemas, create the store once, and plan the write tasks.
 
     A re-run of the same plan over the same sources finds the same template digest and keeps
     the store (every chunk is then rewritten with identical bytes); anything else starts over.
+    A published version whose sources changed upstream is never overwritten (see
+    :func:`refuse_changed_sources`).
     """
+    refuse_changed_sources(surveyed, spec)
     record_sources(surveyed, spec)
     plan = spec.plan
     found = {key: schema for key, _, schema in surveyed}
@@ -292,7 +343,7 @@ class _StoreFn(_DoFn):
         """The writer of the target (0) or of intermediate store ``store``."""
         if store not in self.writers:
             path = self.spec.store if store == 0 else intermediate_store(self.spec.store, store)
-            self.writers[store] = UnitWriter(path)
+            self.writers[store] = UnitWriter(path, BufferPool(self.spec.max_task_bytes))
         return self.writers[store]
 
     def count(self, store: int, units: int, nbytes: int) -> int:
@@ -312,7 +363,29 @@ class _StoreFn(_DoFn):
 
 
 class WriteFn(_StoreFn):
-    """Run write tasks: read the slices each needs, write its chunks whole."""
+    """Run write tasks: read the slices each needs, write its chunks whole.
+
+    The units a task fills are encoded and stored on background threads while the next task
+    reads its sources (see :class:`~recipes_core.writer.BackgroundWrites`); the bundle ends
+    only once every one of them is written, so a task's output never runs ahead of its data.
+    """
+
+    _runtime = ("writers", "stager", "background")
+
+    def setup(self) -> None:
+        super().setup()
+        self.background = BackgroundWrites(self.spec.write_threads or default_write_threads(),
+                                           self.spec.max_task_bytes)
+
+    def teardown(self) -> None:
+        background = getattr(self, "background", None)
+        if background is not None:
+            background.close()
+
+    def start_bundle(self) -> None:
+        if self.background.busy:  # left over from a bundle that failed: start afresh
+            self.background.close()
+            self.setup()
 
     def local_path(self, key: SourceKey, staged: StagedSource) -> str:
         """The staged file on this worker. On engines whose workers do not share the cache
@@ -322,13 +395,25 @@ class WriteFn(_StoreFn):
             return staged.path
         return self.stager.stage(self.spec.plan.pattern.url(key), staged.sha256).path
 
+    def _count_written(self, done: Iterator[tuple[object, int]]) -> None:
+        for tag, nbytes in done:
+            store, write = tag  # type: ignore[misc]
+            self.writer(store).pool.give(write.data)
+            self.count(store, 1, nbytes)
+
     def process(self, task: WriteTask, prepared: Prepared | None = None) -> Iterator[int]:
         prepared = prepared or self.prepared
         assert prepared is not None
-        units, nbytes = run_write_task(task, self.spec.plan, prepared.template,
-                                       prepared.staged, self.writer(task.store),
-                                       prepared.positions, self.local_path)
-        yield self.count(task.store, units, nbytes)
+        writes = fill_write_task(task, self.spec.plan, prepared.template, prepared.staged,
+                                 self.writer(task.store), prepared.positions, self.local_path)
+        for write in writes:
+            self._count_written(self.background.submit(write, (task.store, write)))
+        self._count_written(self.background.finished())
+        yield sum(w.nbytes for w in writes) if task.store == 0 else 0
+
+    def finish_bundle(self) -> None:
+        self._count_written(self.background.finished(wait=True))
+        super().finish_bundle()
 
 
 class CopyFn(_StoreFn):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -199,8 +200,35 @@ def test_pins_from_a_manifest_beside_the_recipe(archive, server, tmp_path, bake_
         bake_file(folder / "recipe.yaml", target=tmp_path / "target2", **FAST)
 
 
-def test_changed_upstream_file_is_a_new_version(archive, server, recipe, bake_file, tmp_path):
-    first = bake_file(recipe, **FAST)
+def _bake_on(engine: str, recipe: Path, tmp_path: Path):
+    """A bake on the direct runner, or on Dask (where prepare() runs in the driver)."""
+    from recipes_core.bake import bake
+    from recipes_core.plan import compile_recipe
+    from recipes_core.recipe_io import load_recipe
+    from recipes_core.runners.profile import RunnerProfile
+
+    settings = {"dask": {"scheduler": "local", "n_workers": 1}} if engine == "dask" else {}
+    profile = RunnerProfile.model_validate({"name": engine, "engine": engine, **settings})
+    plan = compile_recipe(load_recipe(recipe)[0], recipe)
+    return bake(plan, str(tmp_path / "target"), cache_dir=str(tmp_path / "cache"),
+                policy=AccessPolicy(allow_local=True, **FAST), profile=profile)
+
+
+@pytest.mark.parametrize("engine", ["direct", "dask"])
+def test_changed_upstream_file_is_a_new_version(archive, server, recipe, tmp_path, engine):
+    first = _bake_on(engine, recipe, tmp_path)
+    v1 = Path(first.store).parent
+
+    def published(folder: Path) -> dict[Path, bytes]:
+        # Everything but bake.json (compared below) and the Dask driver's survey hand-off,
+        # which is scratch space rewritten by every bake of the plan.
+        return {p.relative_to(folder): p.read_bytes() for p in folder.rglob("*")
+                if p.is_file() and p.name not in ("bake.json", "survey.pickle")}
+
+    kept = published(v1)
+    first_state = json.loads((v1 / "bake.json").read_text())
+    (tmp_path / "original").mkdir()
+    originals = [Path(shutil.copy(p, tmp_path / "original")) for p in archive]
     old_sha = _sha(archive[1])
     # The provider re-publishes one day with corrected values (another seed), new ETag.
     fixed = make_daily_archive(tmp_path / "fixed", start="2020-01-02", days=1, ny=6, nx=12,
@@ -208,8 +236,17 @@ def test_changed_upstream_file_is_a_new_version(archive, server, recipe, bake_fi
     server.change_file(BAD, fixed.read_bytes())
     new_sha = _sha(archive[1])
     assert new_sha != old_sha
-    second = bake_file(recipe, **FAST)
-    assert second.store == first.store  # the same plan: the same version folder, re-baked
+    second = _bake_on(engine, recipe, tmp_path)
+    # The same plan over other bytes: a new version; v1 stays exactly as it was published.
+    assert second.version == first.version + 1 == 2
+    v2 = Path(second.store).parent
+    assert v2 == v1.parent / "v2"
+    assert published(v1) == kept
+    assert json.loads((v1 / "bake.json").read_text()) == first_state
+    assert not (v1 / "sources-changed.json").exists()
+    xr.testing.assert_identical(xr.open_zarr(first.store).load(), archive_oracle(originals))
+    state = json.loads((v2 / "bake.json").read_text())
+    assert state["status"] == "complete" and state["revises"] == 1
 
     cache = StagingCache(tmp_path / "cache")
     records = [r for r in cache.fetches() if r["url"].endswith(BAD)]
@@ -220,7 +257,24 @@ def test_changed_upstream_file_is_a_new_version(archive, server, recipe, bake_fi
     # Unchanged files were reused after a HEAD, not downloaded again.
     assert server.count("demo_20200101.nc") == 1 and server.count(BAD) == 2
 
-    sources = json.loads((Path(second.store).parent / "sources.json").read_text())
+    sources = json.loads((v2 / "sources.json").read_text())
     shown = {Path(s["url"]).name: s["sha256"] for s in sources}
     assert shown[BAD] == new_sha
     xr.testing.assert_identical(xr.open_zarr(second.store).load(), archive_oracle(archive))
+
+    # v2's provenance: the changed source and the store are revisions of v1's.
+    prov = json.loads((v2 / "provenance.json").read_text())
+    revisions = [r for r in prov["wasDerivedFrom"].values()
+                 if r.get("prov:type", {}).get("$") == "prov:Revision"]
+    by_new = {r["prov:generatedEntity"]: r["prov:usedEntity"] for r in revisions}
+    changed = next(i for i, e in prov["entity"].items()
+                   if e.get("prov:location", "").endswith(BAD) and i.startswith("arco:"))
+    assert prov["entity"][changed]["arco:sha256"] == new_sha
+    assert prov["entity"][by_new[changed]]["arco:sha256"] == old_sha
+    assert by_new["arco:store"] == "prev:store" and len(by_new) == 2
+    assert prov["prefix"]["prev"].endswith(":v1:")
+    collection = json.loads((v2.parent / "collection.json").read_text())
+    assert any(link["rel"] == "predecessor-version" and link["href"].endswith("v1/collection.json")
+               for link in collection["links"])
+    # Unchanged sources from now on: the next bake reuses v2.
+    assert _bake_on(engine, recipe, tmp_path).version == 2
