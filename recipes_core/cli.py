@@ -277,7 +277,7 @@ if __name__ == "__main__":
 
 
 # Commands that live in their own modules register themselves on `app` when imported.
-from recipes_core import cli_bake  # noqa: E402, F401
+from recipes_core import cli_bake, cli_publish  # noqa: E402, F401
 
 # The catalogue: `arco catalog validate`, `arco ls`, `arco open` (recipes_core/cli_catalog.py).
 from recipes_core.cli_catalog import catalog_app, ls_command, open_command  # noqa: E402

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Annotated, Any, TextIO
 
 import typer
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -26,9 +27,19 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from recipes_core.cli import _default_cache, _human_bytes, _load_plan, _run, app, out
+from recipes_core.cli import (
+    _BEAM_SUFFIX,
+    _default_cache,
+    _human_bytes,
+    _load_plan,
+    _run,
+    app,
+    err,
+    out,
+)
 from recipes_core.cli_preflight import run_preflight
 from recipes_core.progress import Snapshot
+from recipes_core.redact import redact_text
 
 
 class StatusLog:
@@ -37,6 +48,7 @@ class StatusLog:
     def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
         self.phase: str | None = None
+        self.counts: dict[str, Any] = {}  # the latest counts, for the `failed` event
 
     def event(self, event: str, **fields: Any) -> None:
         if self.stream is None:
@@ -56,6 +68,7 @@ class StatusLog:
             "rechunk_chunks_written": snap.get("rechunk_chunks_written"),
             "elapsed": round(snap.elapsed, 2),
         }
+        self.counts = counts
         if snap.phase != self.phase:
             self.phase = snap.phase
             self.event(snap.phase, **counts)
@@ -133,11 +146,14 @@ def bake(
 
     stream = _open_log(json_log)
     log = StatusLog(stream)
+    # With the JSON log on stdout, stdout carries JSON lines only: people read stderr.
+    say = err if json_log == "-" else out
+    failure: dict[str, str] = {}
 
     def action() -> Any:
         log.event("setup", recipe=str(recipe), runner=runner)
         compiled = _load_plan(recipe)
-        if prune:
+        if prune is not None:  # --prune 0 is refused by Plan.prune, not taken as "no prune"
             compiled = compiled.prune(prune)
         profile = load_profile(runner, set_ or ())
         policy = policy_from(profile)
@@ -147,16 +163,27 @@ def bake(
             allow_http=policy.allow_http or allow_http)
         if preflight:
             run_preflight(compiled, policy)
-        out.print(f"baking [bold]{compiled.id}[/]: {compiled.nsources} sources, plan "
+        say.print(f"baking [bold]{escape(compiled.id)}[/]: {compiled.nsources} sources, plan "
                   f"{compiled.hash[:12]}, engine {profile.engine} ({profile.name})")
         display = ProgressDisplay(compiled.nsources, log,
                                   enabled=progress and profile.runs_here and json_log != "-")
 
         def on_job(result: Any) -> None:
-            out.print(f"submitted job {result.job_id or '(no id)'} state {result.state}"
-                      + (f"\nfollow it at {result.dashboard}" if result.dashboard else ""))
+            say.print(escape(f"submitted job {result.job_id or '(no id)'} to "
+                             f"{result.dashboard or profile.engine}"), soft_wrap=True)
             log.event("submitted", job_id=result.job_id, state=result.state,
                       dashboard=result.dashboard)
+
+        def on_state(state: str, counters: dict[str, int]) -> None:
+            counts = {"sources_staged": counters.get("sources_staged"),
+                      "chunks_written": counters.get("chunks_written"),
+                      "bytes_written": counters.get("bytes_written")} if counters else {}
+            log.counts = counts or log.counts
+            detail = (f": {counters.get('sources_staged', 0)}/{compiled.nsources} sources "
+                      f"staged, {counters.get('chunks_written', 0)} chunks written, "
+                      f"{_human_bytes(counters.get('bytes_written', 0))}") if counters else ""
+            say.print(escape(f"job {state}{detail}"))
+            log.event("state", state=state, **counts)
 
         with display.progress:
             return run_bake(
@@ -164,34 +191,53 @@ def bake(
                 cache_dir=str(cache) if cache else (None if profile.cache_root
                                                     else str(_default_cache())),
                 policy=policy, profile=profile, on_progress=display, on_job=on_job,
-                detach=detach, full_schema_check=full_schema_check)
+                on_state=on_state, detach=detach, full_schema_check=full_schema_check)
+
+    def recorded() -> Any:
+        try:
+            return action()
+        except Exception as error:
+            failure["error"] = redact_text(_BEAM_SUFFIX.sub("", str(error)))
+            raise
 
     try:
-        result = _run(action)
-        _summary(result, log)
-    except typer.Exit:
-        log.event("failed")
+        result = _run(recorded)
+        _summary(result, log, say)
+    except (typer.Exit, Exception):
+        log.event("failed", error=failure.get("error"), **log.counts)
         raise
     finally:
         if stream is not None and stream is not sys.stdout:
             stream.close()
 
 
-def _summary(result: Any, log: StatusLog) -> None:
-    if result.state not in ("DONE", "PipelineState.DONE"):
-        out.print(f"job {result.job_id or ''} is {result.state}")
-        log.event("done" if result.state == "DRY_RUN" else "submitted", state=result.state,
-                  job_id=result.job_id)
+def _summary(result: Any, log: StatusLog, say: Any) -> None:
+    """One summary: time, bytes, MB/s, and where the store, catalogue and page are."""
+    if result.state == "DRY_RUN":
+        say.print(f"dry run: the {result.engine} job was built, not submitted; nothing was "
+                  "written")
+        log.event("done", state=result.state)
+        return
+    if result.state not in ("DONE", "PipelineState.DONE"):  # --detach
+        say.print(escape(f"job {result.job_id or '(no id)'} is {result.state}; once it is "
+                         f"done, run `arco publish` with the same recipe and --target"),
+                  soft_wrap=True)
+        log.event("submitted", state=result.state, job_id=result.job_id,
+                  dashboard=result.dashboard)
         return
     counters = result.counters
-    out.print(
+    say.print(
         f"[green]done[/] in {result.seconds:.1f} s: {counters.get('sources_staged', 0)} sources "
         f"staged, {counters.get('chunks_written', 0)} chunks written, "
         f"{_human_bytes(result.bytes_written)} at {result.mb_per_s:.1f} MB/s")
-    out.print(f"store: {result.store}")
-    out.print(f"open it: xr.open_zarr({result.store!r})")
+    say.print(escape(f"store: {result.store}"), soft_wrap=True)
+    if result.catalog:
+        say.print(escape(f"catalogue: {result.catalog}"), soft_wrap=True)
+        say.print(escape(f"page: {result.page}"), soft_wrap=True)
+    say.print(escape(f"open it: xr.open_zarr({result.store!r})"), soft_wrap=True)
     log.event("done", seconds=round(result.seconds, 3), bytes_written=result.bytes_written,
-              mb_per_s=round(result.mb_per_s, 2), store=result.store, counters=counters)
+              mb_per_s=round(result.mb_per_s, 2), store=result.store, catalog=result.catalog,
+              page=result.page, counters=counters)
 
 
 @app.command()

@@ -35,6 +35,8 @@ class EngineSession:
     # for engines that recompute side inputs instead of materialising them (Beam's Dask).
     two_phase: bool = False
     dashboard: str | None = None
+    # The SDK workers run inside this process (LOOPBACK): the job dies with it.
+    loopback: bool = False
     _after: list[Callable[[Any], None]] = field(default_factory=list)
 
     def finished(self, result: Any) -> None:
@@ -114,7 +116,9 @@ def _local_dask(settings: DaskSettings) -> Iterator[tuple[str, str | None, list[
     cluster = LocalCluster(n_workers=settings.n_workers,
                            threads_per_worker=settings.threads_per_worker,
                            processes=True, memory_limit=settings.memory_limit,
-                           dashboard_address=None, silence_logs=logging.CRITICAL)
+                           # The scheduler serves HTTP even without a dashboard, on 8787 by
+                           # default; any free port avoids a warning when 8787 is taken.
+                           dashboard_address=":0", silence_logs=logging.CRITICAL)
     try:
         yield cluster.scheduler_address, None, clients
     finally:
@@ -124,16 +128,53 @@ def _local_dask(settings: DaskSettings) -> Iterator[tuple[str, str | None, list[
             from distributed.client import _global_clients
 
             clients.extend(_global_clients.values())
-        for client in clients:
-            with contextlib.suppress(Exception):
-                client.close()
+        _close_clients(clients, previous)
         cluster.close()
-        # A Client makes itself dask's default scheduler; give the process its old one back.
-        import dask
 
-        dask.config.refresh()
-        if previous is not None:
-            dask.config.set(scheduler=previous)
+
+def _close_clients(clients: list[Any], previous_scheduler: Any) -> None:
+    """Close the Clients Beam's runner made (never their cluster: `Client.close` leaves the
+    scheduler and workers running), and give the process its old default scheduler back."""
+    for client in clients:
+        with contextlib.suppress(Exception):
+            client.close()
+    clients.clear()
+    import dask
+
+    # A Client makes itself dask's default scheduler.
+    dask.config.refresh()
+    if previous_scheduler is not None:
+        dask.config.set(scheduler=previous_scheduler)
+
+
+@contextlib.contextmanager
+def _existing_dask(address: str) -> Iterator[list[Any]]:
+    """An operator's cluster: connect only; close the runner's clients, never the cluster.
+
+    TLS settings (``tls://``) come from dask's own configuration (``distributed.comm.tls.*``,
+    e.g. DASK_DISTRIBUTED__COMM__TLS__CLIENT__CERT), which the runner's ``Client(address)``
+    reads; ``gateway://`` addresses need dask-gateway, which registers that protocol.
+    """
+    try:
+        import dask
+        import distributed  # noqa: F401
+    except ImportError:
+        raise RunnerError("the dask engine needs distributed",
+                          fix="install the extra: pip install 'arco-recipes[dask]'.") from None
+    if address.startswith("gateway://"):
+        try:
+            import dask_gateway  # noqa: F401  (registers the gateway:// comm)
+        except ImportError:
+            raise RunnerError(
+                f"the scheduler address {address} needs dask-gateway",
+                fix="pip install dask-gateway, or use the scheduler's tls:// address with "
+                "TLS files in dask's config (see docs/runners.md).") from None
+    previous = dask.config.get("scheduler", None)
+    clients: list[Any] = []
+    try:
+        yield clients
+    finally:
+        _close_clients(clients, previous)
 
 
 @contextlib.contextmanager
@@ -146,11 +187,11 @@ def engine_session(profile: RunnerProfile, plan: Plan) -> Iterator[EngineSession
     elif profile.engine == "dask":
         assert isinstance(settings, DaskSettings)
         with contextlib.ExitStack() as stack:
-            clients: list[Any] = []
             if settings.scheduler == "local":
                 address, dashboard, clients = stack.enter_context(_local_dask(settings))
             else:
                 address, dashboard = settings.scheduler, None
+                clients = stack.enter_context(_existing_dask(address))
             session = EngineSession(
                 [f"--runner={DASK_RUNNER}", f"--dask_client_address={address}",
                  f"--dask_npartitions={dask_npartitions(settings, plan)}"],
@@ -161,9 +202,15 @@ def engine_session(profile: RunnerProfile, plan: Plan) -> Iterator[EngineSession
             yield session
     elif profile.engine == "flink":
         assert isinstance(settings, FlinkSettings)
+        if settings.job_endpoint == "embed":
+            dashboard = None
+        elif settings.job_endpoint:
+            dashboard = f"grpc://{settings.job_endpoint}"  # a Beam job service (Job API)
+        else:
+            dashboard = f"http://{settings.flink_master}"  # Flink's web UI and REST API
         yield EngineSession(flink_args(settings), remote=settings.job_endpoint != "embed",
-                            dashboard=None if settings.job_endpoint else
-                            f"http://{settings.flink_master}")
+                            dashboard=dashboard,
+                            loopback=settings.environment_type == "LOOPBACK")
     else:
         assert isinstance(settings, DataflowSettings)
         yield EngineSession(

@@ -61,7 +61,9 @@ class DirectSettings(_Strict):
 
 
 class DaskSettings(_Strict):
-    scheduler: Text = "local"  # "local" or a scheduler address such as tcp://host:8786
+    # "local", or a scheduler address: tcp://host:8786, tls://host:8786 (TLS files from dask's
+    # config, distributed.comm.tls.*), or gateway://... (needs dask-gateway installed).
+    scheduler: Text = "local"
     n_workers: Annotated[int, Field(ge=1, le=1024)] = 2
     threads_per_worker: Annotated[int, Field(ge=1, le=64)] = 1
     memory_limit: Text = "4GiB"
@@ -71,8 +73,9 @@ class DaskSettings(_Strict):
     @classmethod
     def _scheduler(cls, value: str) -> str:
         if value != "local" and not value.startswith(("tcp://", "tls://", "inproc://", "ws://",
-                                                      "wss://")):
-            raise ValueError("scheduler is 'local' or an address like tcp://host:8786")
+                                                      "wss://", "gateway://")):
+            raise ValueError("scheduler is 'local' or an address like tcp://host:8786, "
+                             "tls://host:8786 or gateway://host:443/<cluster-name>")
         return _no_credentials(value) or value
 
 
@@ -121,6 +124,12 @@ class RunnerProfile(_Strict):
     # non-concat dimensions until its chunks fit, or the bake rechunks in stages when that
     # would read every file many times (a single chunk larger than this still runs).
     max_task_memory: ByteSize = ByteSize(256 * 1024 * 1024)
+    # What a reader passes to fsspec to reach a store on an object store, published as the
+    # Zarr asset's xarray:storage_options (e.g. {"anon": true}, or {"endpoint_url": ...} for
+    # an S3-compatible server). Never credentials: readers bring their own.
+    catalog_storage_options: Annotated[
+        dict[Annotated[str, Field(max_length=100)], str | int | float | bool | None],
+        Field(max_length=32)] | None = None
     direct: DirectSettings | None = None
     dask: DaskSettings | None = None
     flink: FlinkSettings | None = None
@@ -201,7 +210,7 @@ def load_profile(name_or_path: str | os.PathLike[str],
         )
     data, source_map = load_yaml_file(path)
     if not isinstance(data, dict):
-        raise RunnerError(f"{path} is not a runner profile: the top level must be a mapping",
+        raise RunnerError("not a runner profile: the top level must be a mapping",
                           where=str(path))
     data = apply_overrides(data, overrides)
     try:
@@ -209,6 +218,6 @@ def load_profile(name_or_path: str | os.PathLike[str],
     except pydantic.ValidationError as exc:
         error = format_validation_error(exc, source_map, filename=str(path), model=RunnerProfile)
         raise RecipeValidationError(
-            f"{path} is not a valid runner profile ({len(error.problems)} "
+            f"not a valid runner profile ({len(error.problems)} "
             f"problem{'s' if len(error.problems) != 1 else ''})",
             where=str(path), problems=error.problems) from None
