@@ -313,7 +313,8 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
     from recipes_core.stac import publish
 
     published = publish(plan, os.path.dirname(os.path.dirname(version_dir)), version,
-                        version_dir, store, state, pipeline_args=session.args)
+                        version_dir, store, state, pipeline_args=session.args,
+                        storage_options=profile.catalog_storage_options)
     if published is not None:
         result.catalog, result.page = str(published.catalog), str(published.page)
     return result

@@ -138,6 +138,15 @@ class RunnerProfile(_Strict):
     _check_roots = field_validator("target_root", "cache_root")(
         classmethod(lambda cls, v: _no_credentials(v)))
 
+    @field_validator("catalog_storage_options")
+    @classmethod
+    def _no_secret_options(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        for name in value or {}:
+            if any(w in name.lower() for w in ("key", "secret", "token", "password", "cred")):
+                raise ValueError(f"'{name}' looks like a credential, and the catalogue is "
+                                 "public: remove it (readers bring their own credentials)")
+        return value
+
     @model_validator(mode="after")
     def _one_engine_section(self) -> RunnerProfile:
         for section in ("direct", "dask", "flink", "dataflow"):

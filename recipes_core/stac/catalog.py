@@ -13,7 +13,9 @@ Layout of a target root after publishing (DESIGN §5)::
     <root>/<id>/v<N>/thumbnail.png
 
 :func:`publish` is the last step of a bake and runs only after the store is complete, so the
-catalogue never points at a half-written store (DESIGN §6, promise 4). Earlier versions stay
+catalogue never points at a half-written store (DESIGN §6, promise 4). On an object-store
+target (``s3://``, ``gs://``) the same files are built in a local mirror and uploaded (see
+:mod:`.remote`); hrefs are relative either way. Earlier versions stay
 findable through the version extension: each Collection has ``version`` and a
 ``predecessor-version`` link to the previous version's frozen Collection, and each frozen one a
 ``latest-version`` link back to the current one. Re-publishing a dataset replaces its child link
@@ -58,12 +60,14 @@ CATALOG_DESCRIPTION = (
 
 @dataclass(frozen=True)
 class Published:
-    catalog: Path
-    collection: Path
-    version_collection: Path
-    page: Path
-    provenance: Path
-    thumbnail: Path | None
+    """Where the published files are: local paths, or URLs on an object-store target."""
+
+    catalog: Path | str
+    collection: Path | str
+    version_collection: Path | str
+    page: Path | str
+    provenance: Path | str
+    thumbnail: Path | str | None
 
 
 def write_recipe_copy(plan: Plan, version_dir: Path) -> Path:
@@ -178,32 +182,53 @@ def publish(
     store: str | os.PathLike[str],
     state: dict[str, Any],
     pipeline_args: Sequence[str] = (),
-) -> Published | None:
+    storage_options: dict[str, Any] | None = None,
+) -> Published:
     """Publish a complete bake into the target root's catalogue. The last step of a bake.
 
-    Object-store targets (``gs://``, ``s3://``) are not catalogued yet: the bake's data and
-    bookkeeping are complete there, and a warning says that no catalogue was written.
+    ``storage_options`` (the runner profile's ``catalog_storage_options``) become the Zarr
+    asset's ``xarray:storage_options`` when the target is on an object store; local stores
+    need none, so the field is left out there.
     """
-    if is_remote(os.fspath(target_root)):
-        log.warning("%s: the catalogue is written for local targets only; none was written for "
-                    "%s", plan.id, target_root)
-        return None
-    root = Path(target_root).resolve()
-    version_dir = Path(version_dir).resolve()
-    dataset_dir = version_dir.parent
-    store = Path(store).resolve()
     if state.get("status") != "complete":
         raise CatalogError(
             f"refusing to publish a bake whose status is {state.get('status')!r}",
-            where=str(version_dir / "bake.json"),
+            where=os.path.join(os.fspath(version_dir), "bake.json"),
             fix="publish only after the bake completed; re-run the bake to complete it.",
         )
+    if is_remote(os.fspath(target_root)):
+        from recipes_core.stac.remote import publish_remote
+
+        return publish_remote(plan, os.fspath(target_root), version, os.fspath(version_dir),
+                              os.fspath(store), state, pipeline_args, storage_options)
+    return publish_local(plan, Path(target_root), version, Path(version_dir), Path(store),
+                         state, pipeline_args)
+
+
+def publish_local(
+    plan: Plan,
+    root: Path,
+    version: int,
+    version_dir: Path,
+    store: Path,
+    state: dict[str, Any],
+    pipeline_args: Sequence[str] = (),
+    *,
+    open_store: str | None = None,
+    storage_options: dict[str, Any] | None = None,
+) -> Published:
+    """Publish into a local root. ``open_store`` is where the store is read when it is not at
+    ``store`` (which then only places hrefs: a local mirror of an object-store target)."""
+    root = root.resolve()
+    version_dir = version_dir.resolve()
+    dataset_dir = version_dir.parent
+    store = store.resolve()
     recipe_copy = write_recipe_copy(plan, version_dir)
     provenance, document = write_provenance(
         BakeFacts(plan, version, version_dir, store, dict(state), tuple(pipeline_args),
                   recipe_copy)
     )
-    view = describe_store(store)
+    view = describe_store(open_store or store)
     try:
         level = view.ds.attrs.get("processing_level") or plan.recipe.catalog.extra_fields.get(
             "processing:level")
@@ -211,7 +236,7 @@ def publish(
         thumbnail, variable, note = _draw_thumbnail(view, plan, version_dir)
         files = VersionFiles(store=store, provenance=provenance, recipe=recipe_copy,
                              thumbnail=thumbnail, thumbnail_variable=variable,
-                             notes=(note,) if note else ())
+                             notes=(note,) if note else (), storage_options=storage_options)
         # The same description twice: frozen in the version folder, and as the current one.
         frozen_path = _version_collection(dataset_dir, version)
         frozen = build_collection(view, plan.recipe, files, processing,

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pystac
 import xarray as xr
@@ -49,7 +50,8 @@ class StoreView:
 
 
 def describe_store(store: str | os.PathLike[str]) -> StoreView:
-    """Open ``store`` lazily and compute its extents. Reads coordinates, never the data."""
+    """Open ``store`` (a path or an fsspec URL) lazily and compute its extents. Reads
+    coordinates, never the data."""
     ds = xr.open_dataset(store, engine="zarr", consolidated=True, chunks=None)
     axes = find_axes(ds)
     zarr_format = zarr.open_group(store, mode="r").metadata.zarr_format
@@ -72,6 +74,7 @@ class VersionFiles:
     thumbnail: Path | None = None
     thumbnail_variable: str | None = None
     notes: tuple[str, ...] = field(default=())
+    storage_options: dict[str, Any] | None = None  # the Zarr asset's xarray:storage_options
 
 
 def _href(path: Path, base_dir: Path) -> str:
@@ -111,6 +114,7 @@ def build_collection(
         _href(files.store, base_dir),
         zarr_format=view.zarr_format,
         title=f"{recipe.title} (Zarr v{view.zarr_format})",
+        storage_options=files.storage_options,
     )
     processing.apply_to(asset)
     add_provenance_asset(collection, _href(files.provenance, base_dir), processing)

@@ -3,6 +3,11 @@
 It reads the catalogue with pystac and opens the Collection's Zarr asset with exactly the
 arguments the asset advertises (``xarray:open_kwargs``, ``xarray:storage_options``), so it opens
 what any STAC client would, and a caller's keyword arguments override them.
+
+Hrefs in the catalogue are relative (so it can be copied or served from anywhere); the
+Collections returned here have absolute asset hrefs (pystac's ``make_asset_hrefs_absolute``),
+so ``asset.href`` opens from any working directory, and so does ``xr.open_dataset(asset)`` with
+xpystac. A catalogue on an object store (``s3://``, ``gs://``) is read through fsspec.
 """
 
 from __future__ import annotations
@@ -11,11 +16,14 @@ import os
 from pathlib import Path
 from typing import Any
 
+import fsspec
 import pystac
 import xarray as xr
+from pystac.stac_io import DefaultStacIO
 
 from recipes_core.stac.assets import ZARR_ASSET, ZARR_MEDIA_TYPE
 from recipes_core.stac.errors import CatalogError
+from recipes_core.storage.files import is_remote
 
 CATALOG_FILE = "catalog.json"
 
@@ -38,10 +46,38 @@ def catalog_path(path: str | os.PathLike[str]) -> str:
     return str(candidate.resolve())
 
 
-def open_catalog(path: str | os.PathLike[str]) -> pystac.Catalog:
+class FsspecStacIO(DefaultStacIO):
+    """pystac's I/O, reading and writing object-store URLs (``s3://``, ``gs://``) through fsspec
+    with the given storage options; http(s) and local paths as pystac does."""
+
+    def __init__(self, storage_options: dict[str, Any] | None = None) -> None:
+        super().__init__()
+        self.storage_options = dict(storage_options or {})
+
+    def read_text_from_href(self, href: str) -> str:
+        if not _fsspec_url(href):
+            return super().read_text_from_href(href)
+        with fsspec.open(href, "r", encoding="utf-8", **self.storage_options) as f:
+            return str(f.read())
+
+    def write_text_to_href(self, href: str, txt: str) -> None:
+        if not _fsspec_url(href):
+            return super().write_text_to_href(href, txt)
+        with fsspec.open(href, "w", encoding="utf-8", **self.storage_options) as f:
+            f.write(txt)
+
+
+def _fsspec_url(href: str) -> bool:
+    return is_remote(href) and not href.startswith(("http://", "https://"))
+
+
+def open_catalog(path: str | os.PathLike[str],
+                 storage_options: dict[str, Any] | None = None) -> pystac.Catalog:
+    """The catalogue at ``path`` (a file, a target-root folder or a URL); ``storage_options``
+    reach a catalogue on an object store."""
     href = catalog_path(path)
     try:
-        return pystac.Catalog.from_file(href)
+        return pystac.Catalog.from_file(href, stac_io=FsspecStacIO(storage_options))
     except Exception as error:
         raise CatalogError(
             f"the catalogue cannot be read ({type(error).__name__}: {error})",
@@ -51,6 +87,7 @@ def open_catalog(path: str | os.PathLike[str]) -> pystac.Catalog:
 
 
 def find_collection(catalog: pystac.Catalog, dataset_id: str) -> pystac.Collection:
+    """The dataset's Collection, with absolute asset hrefs (see the module's note)."""
     child = catalog.get_child(dataset_id)
     if not isinstance(child, pystac.Collection):
         known = sorted(c.id for c in catalog.get_children())
@@ -59,6 +96,7 @@ def find_collection(catalog: pystac.Catalog, dataset_id: str) -> pystac.Collecti
             where=catalog.get_self_href(),
             fix=f"use one of: {', '.join(known)}." if known else "the catalogue is empty.",
         )
+    child.make_asset_hrefs_absolute()
     return child
 
 
@@ -89,10 +127,15 @@ def open_kwargs(asset: pystac.Asset) -> dict[str, Any]:
 
 
 def open_dataset(
-    catalog: str | os.PathLike[str], dataset_id: str, **kwargs: Any
+    catalog: str | os.PathLike[str], dataset_id: str, *,
+    catalog_storage_options: dict[str, Any] | None = None, **kwargs: Any
 ) -> xr.Dataset:
-    """The dataset ``dataset_id`` of a catalogue, lazily opened with xarray."""
-    collection = find_collection(open_catalog(catalog), dataset_id)
+    """The dataset ``dataset_id`` of a catalogue, lazily opened with xarray.
+
+    ``catalog_storage_options`` reach a catalogue on an object store; the store itself is
+    opened with the asset's ``xarray:storage_options`` unless ``storage_options`` is given.
+    """
+    collection = find_collection(open_catalog(catalog, catalog_storage_options), dataset_id)
     asset = zarr_asset(collection)
     href = asset.get_absolute_href() or asset.href
     return xr.open_dataset(href, **{**open_kwargs(asset), **kwargs})

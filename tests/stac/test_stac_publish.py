@@ -16,6 +16,7 @@ import recipes_core
 from recipes_core.plan.plan import recipe_hash
 from recipes_core.recipe_io import load_recipe
 from recipes_core.stac import validate_catalog
+from recipes_core.stac.open import find_collection, open_catalog
 from recipes_core.stac.provenance import redact_options, sha256_file, type_name
 from recipes_core.testing import make_daily_archive
 from tests.stac.conftest import ERSST, ERSST_ID
@@ -59,14 +60,21 @@ def test_every_stac_client_opens_the_zarr_asset(ersst_target, monkeypatch):
     monkeypatch.chdir(ersst_target / ERSST_ID)
     ds = xr.open_dataset(asset.href, **asset.extra_fields["xarray:open_kwargs"])
     assert ds.sst.shape == (128, 89, 180)
-    # ... and anywhere once pystac makes it absolute; xpystac opens the asset itself.
+    # ... and from anywhere through its absolute href ...
     monkeypatch.chdir("/")
+    ds = xr.open_dataset(asset.get_absolute_href(), **asset.extra_fields["xarray:open_kwargs"])
+    assert ds.sst.shape == (128, 89, 180)
+    # ... or as written once pystac makes it absolute; xpystac opens the asset itself.
     collection.make_asset_hrefs_absolute()
     ds = xr.open_dataset(asset.href, **asset.extra_fields["xarray:open_kwargs"])
     assert ds.sst.shape == (128, 89, 180)
     pytest.importorskip("xpystac")
     via_xpystac = xr.open_dataset(asset)
     xr.testing.assert_identical(via_xpystac, ds)
+    # Our own loader hands out Collections whose hrefs are already absolute.
+    ours = find_collection(open_catalog(ersst_target), ERSST_ID)
+    assert Path(ours.assets["zarr"].href).is_absolute()
+    xr.testing.assert_identical(xr.open_dataset(ours.assets["zarr"]), ds)
 
 
 # A static catalogue is not an API: pystac-client says so, and falls back to pystac.
@@ -250,7 +258,7 @@ def test_rebakes_datasets_and_versions_share_one_catalogue(real_data, bake_into,
     assert "A synthetic daily archive" in page and "NOAA Extended Reconstructed" in page
 
 
-def test_publish_refuses_an_incomplete_bake_and_skips_object_stores(tmp_path):
+def test_publish_refuses_an_incomplete_bake(tmp_path):
     from recipes_core.plan import compile_recipe
     from recipes_core.stac import CatalogError, publish
 
@@ -261,5 +269,6 @@ def test_publish_refuses_an_incomplete_bake_and_skips_object_stores(tmp_path):
         publish(plan, tmp_path, 1, version_dir, version_dir / f"{ERSST_ID}.zarr",
                 {"status": "running"})
     assert not (tmp_path / "catalog.json").exists()  # nothing half-published
-    assert publish(plan, "s3://bucket/root", 1, "s3://bucket/root/x/v1", "s3://b/x.zarr",
-                   {"status": "complete"}) is None
+    with pytest.raises(CatalogError, match="status is 'failed'"):
+        publish(plan, "s3://bucket/root", 1, "s3://bucket/root/x/v1", "s3://b/x.zarr",
+                {"status": "failed"})
