@@ -63,6 +63,12 @@ class SourceReader(Protocol):
         """The slice ``where`` of ``var``, encoded as the target stores it."""
         ...
 
+    def read_into(self, var: VariableSchema, where: tuple[slice, ...], out: np.ndarray,
+                  out_where: tuple[slice, ...]) -> bool:
+        """Read the slice ``where`` of ``var``, encoded, straight into ``out[out_where]``;
+        False when this reader cannot (the caller then copies :meth:`read_encoded`)."""
+        ...
+
 
 def encode(variable: xr.Variable, var: VariableSchema) -> np.ndarray:
     """Encode values with the target's encoding (CF time units, fill value, packing, dtype)."""
@@ -86,6 +92,10 @@ class XarrayReader:
 
     def read_encoded(self, var: VariableSchema, where: tuple[slice, ...]) -> np.ndarray:
         return encode(self.ds.variables[var.name][where], var)
+
+    def read_into(self, var: VariableSchema, where: tuple[slice, ...], out: np.ndarray,
+                  out_where: tuple[slice, ...]) -> bool:
+        return False
 
 
 def _target_fill(encoding: Mapping[str, Any]) -> Any:
@@ -150,8 +160,10 @@ def _nan_to_fill(data: np.ndarray, var: VariableSchema) -> np.ndarray:
 class NetCDFReader:
     """A netCDF source read with netCDF4-python: raw where raw is the target encoding."""
 
-    def __init__(self, nc: Any, template: Template, options: Mapping[str, Any]) -> None:
+    def __init__(self, nc: Any, template: Template, options: Mapping[str, Any],
+                 h5: Any = None) -> None:
         self.nc = nc
+        self.h5 = h5  # the same file (group) through h5py, for reads straight into buffers
         self.template = template
         options = dict(options)
         self.dropped = frozenset(options.pop("drop_variables", None) or ())
@@ -213,6 +225,22 @@ class NetCDFReader:
             return _nan_to_fill(self._read_raw(var.name, where), var)
         return encode(self.decoded()[var.name][where], var)
 
+    def read_into(self, var: VariableSchema, where: tuple[slice, ...], out: np.ndarray,
+                  out_where: tuple[slice, ...]) -> bool:
+        """HDF5 copies a raw variable's slice into the write unit itself: no array in between,
+        and none of netCDF4-python's per-read set-up (half the cost of a read)."""
+        if self.h5 is None or not where or not self._is_raw(var.name):
+            return False
+        dataset = self.h5.get(var.name)
+        if dataset is None or dataset.dtype.newbyteorder("=") != out.dtype:
+            return False
+        dataset.read_direct(out, source_sel=where, dest_sel=out_where)
+        view = out[out_where]
+        fixed = _nan_to_fill(view, var)
+        if fixed is not view:
+            view[...] = fixed
+        return True
+
 
 def reads_raw(plan: Plan) -> bool:
     """Whether this recipe's sources can be read by :class:`NetCDFReader`."""
@@ -241,13 +269,42 @@ def open_for_writing(plan: Plan, key: tuple[int, ...], path: str, url: str,
     source = plan.recipe.source
     with NETCDF_LOCK, refusing_unreadable(path, source.format, url):
         nc = netCDF4.Dataset(path, mode="r")
+    h5 = None
     try:
         with NETCDF_LOCK, refusing_unreadable(path, source.format, url):
             group = nc
             for part in (source.open.group or "").strip("/").split("/"):
                 group = group.groups[part] if part else group
-            reader = NetCDFReader(group, template, _decode_options(plan))
+            h5 = _open_hdf5(path, source.open.group)
+            reader = NetCDFReader(group, template, _decode_options(plan), h5)
         yield reader
     finally:
         with NETCDF_LOCK:
             nc.close()
+        if h5 is not None:
+            h5.file.close()
+
+
+HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _open_hdf5(path: str, group: str | None) -> Any:
+    """The netCDF-4 file's group through h5py, or None for netCDF-3 (or unusual) files.
+
+    netCDF-4 files are HDF5 files whose variables are datasets of the same names, so h5py
+    reads their raw values exactly as netCDF4-python does.
+    """
+    with open(path, "rb") as f:
+        if f.read(len(HDF5_SIGNATURE)) != HDF5_SIGNATURE:
+            return None  # netCDF-3, or HDF5 with a user block: netCDF4-python reads it
+    import h5py
+
+    handle = h5py.File(path, "r")
+    node = handle
+    for part in (group or "").strip("/").split("/"):
+        if part:
+            node = node.get(part)
+            if not isinstance(node, h5py.Group):
+                handle.close()
+                return None
+    return node

@@ -8,7 +8,11 @@ unit whole. A unit not covered exactly once is a planning bug and fails loudly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 
 import numpy as np
 import zarr
@@ -17,7 +21,7 @@ from recipes_core.errors import TargetError
 from recipes_core.plan.chunks import ChunkGrid, split_region
 from recipes_core.plan.pattern import SourceKey
 from recipes_core.plan.plan import Plan
-from recipes_core.reading import open_for_writing
+from recipes_core.reading import SourceReader, open_for_writing
 from recipes_core.schema import Template, VariableSchema
 from recipes_core.storage import StagedSource
 from recipes_core.survey import check_source
@@ -27,8 +31,9 @@ from recipes_core.tasks import CopyTask, WriteTask
 class UnitWriter:
     """Writes whole write units into a prepared store; keeps its arrays open between calls."""
 
-    def __init__(self, store: str) -> None:
+    def __init__(self, store: str, pool: BufferPool | None = None) -> None:
         self.store = store
+        self.pool = pool or BufferPool()
         self._arrays: dict[str, zarr.Array] = {}
 
     def array(self, name: str) -> zarr.Array:
@@ -45,28 +50,51 @@ def write_unit_shape(array: zarr.Array) -> tuple[int, ...]:
 class _Buffers:
     """The write units of one variable inside a task's box, filled piece by piece."""
 
-    def __init__(self, var: VariableSchema, array: zarr.Array, task: WriteTask) -> None:
+    def __init__(self, var: VariableSchema, array: zarr.Array, task: WriteTask,
+                 pool: BufferPool) -> None:
         self.var = var
         self.array = array
+        self.pool = pool
         self.grid = ChunkGrid(tuple(array.shape), write_unit_shape(array))
         self.box = tuple(task.bounds(d, s) for d, s in zip(var.dims, var.shape, strict=True))
         self.units: dict[tuple[int, ...], np.ndarray] = {}
         self.filled: dict[tuple[int, ...], int] = {}
 
+    def _unit(self, index: tuple[int, ...]) -> np.ndarray:
+        unit = self.units.get(index)
+        if unit is None:
+            unit = self.pool.take(self.grid.chunk_shape(index), self.array.dtype)
+            self.units[index] = unit
+            self.filled[index] = 0
+        return unit
+
     def place(self, region: tuple[tuple[int, int], ...], encoded: np.ndarray) -> None:
         """Place encoded data covering ``region`` (absolute target coordinates)."""
         for piece in split_region(region, self.grid):
-            unit = self.units.get(piece.chunk)
-            if unit is None:
-                unit = np.empty(self.grid.chunk_shape(piece.chunk), dtype=self.array.dtype)
-                self.units[piece.chunk] = unit
-                self.filled[piece.chunk] = 0
+            unit = self._unit(piece.chunk)
             data = encoded[piece.source]
             unit[piece.within] = data
             self.filled[piece.chunk] += data.size
 
-    def write_all(self) -> int:
-        written = 0
+    def read(self, region: tuple[tuple[int, int], ...], local: tuple[slice, ...],
+             reader: SourceReader) -> None:
+        """Fill ``region`` (absolute) with the source's slice ``local`` of this variable,
+        read straight into the units where the reader can, else through one copy."""
+        pieces = list(split_region(region, self.grid))
+        for n, piece in enumerate(pieces):
+            where = tuple(slice(lo.start + s.start, lo.start + s.stop)
+                          for lo, s in zip(local, piece.source, strict=True))
+            unit = self._unit(piece.chunk)
+            if not reader.read_into(self.var, where, unit, piece.within):
+                if n:
+                    raise TargetError(f"a reader of '{self.var.name}' read only part of a slice",
+                                      where=self.var.name, fix="this is a bug; please report it.")
+                self.place(region, reader.read_encoded(self.var, local))
+                return
+            self.filled[piece.chunk] += unit[piece.within].size
+
+    def writes(self) -> Iterator[UnitWrite]:
+        """One write per unit, each checked to be covered exactly once first."""
         for index, unit in self.units.items():
             if self.filled[index] != unit.size:
                 raise TargetError(
@@ -74,9 +102,102 @@ class _Buffers:
                     f"{unit.size} values", where=self.array.store_path.path if hasattr(
                         self.array, "store_path") else self.var.name,
                     fix="this is a planning bug; please report it with the recipe.")
-            self.array[self.grid.region(index)] = unit
-            written += unit.nbytes
-        return written
+            yield UnitWrite(self.array, self.grid.region(index), unit)
+
+
+class BufferPool:
+    """Unit buffers handed back once written, for the next task to fill.
+
+    A fresh buffer costs a page fault per 4 KiB on first touch, about as much as filling it;
+    a worker writing thousands of equal units reuses a few. At most ``max_bytes`` are kept.
+    """
+
+    def __init__(self, max_bytes: int = 0) -> None:
+        self.max_bytes = max_bytes
+        self._free: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
+        self._bytes = 0
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        free = self._free.get((shape, np.dtype(dtype).str))
+        if free:
+            buffer = free.pop()
+            self._bytes -= buffer.nbytes
+            return buffer
+        return np.empty(shape, dtype=dtype)
+
+    def give(self, buffer: np.ndarray) -> None:
+        if self._bytes + buffer.nbytes > self.max_bytes or not buffer.flags.owndata:
+            return
+        self._free.setdefault((buffer.shape, buffer.dtype.str), []).append(buffer)
+        self._bytes += buffer.nbytes
+
+
+@dataclass(frozen=True, eq=False)
+class UnitWrite:
+    """One whole write unit, filled and ready: encoding and storing it is all that is left."""
+
+    array: zarr.Array
+    region: tuple[slice, ...]
+    data: np.ndarray
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.data.nbytes)
+
+    def __call__(self) -> int:
+        self.array[self.region] = self.data
+        return self.nbytes
+
+
+def default_write_threads() -> int:
+    """Threads that encode and store units while the next task reads: the codecs and file
+    writes release the GIL, so one process keeps every core busy."""
+    return int(os.environ.get("ARCO_WRITE_THREADS", 0)) or max(1, min(4, os.cpu_count() or 1))
+
+
+class BackgroundWrites:
+    """Encode and store write units on a few threads, in order, with bounded memory.
+
+    Reading sources (netCDF/HDF5, serialised by one lock) and compressing chunks (blosc, zstd:
+    GIL-free) then overlap instead of taking turns. At most ``max_bytes`` of filled units wait
+    to be written; :meth:`submit` blocks on the oldest ones beyond that. Results come back in
+    submission order through :meth:`finished`, on the caller's thread, so counters and
+    progress are only ever touched by one thread.
+    """
+
+    def __init__(self, threads: int, max_bytes: int) -> None:
+        self.max_bytes = max(1, max_bytes)
+        self._pool = ThreadPoolExecutor(max_workers=max(1, threads),
+                                        thread_name_prefix="arco-write")
+        self._pending: deque[tuple[Future[int], int, object]] = deque()
+        self._bytes = 0
+
+    def submit(self, write: UnitWrite, tag: object = None) -> Iterator[tuple[object, int]]:
+        """Queue one unit; yields the (tag, bytes) of units that had to finish first."""
+        while self._pending and self._bytes + write.nbytes > self.max_bytes:
+            yield self._pop()
+        self._pending.append((self._pool.submit(write), write.nbytes, tag))
+        self._bytes += write.nbytes
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending)
+
+    def finished(self, wait: bool = False) -> Iterator[tuple[object, int]]:
+        """(tag, bytes) of the units written so far, in order; all of them when ``wait``."""
+        while self._pending and (wait or self._pending[0][0].done()):
+            yield self._pop()
+
+    def _pop(self) -> tuple[object, int]:
+        future, nbytes, tag = self._pending.popleft()
+        self._bytes -= nbytes
+        return tag, future.result()  # a failed write raises here, on the caller's thread
+
+    def close(self) -> None:
+        """Stop: wait for running writes (their errors are dropped), forget queued ones."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        self._pending.clear()
+        self._bytes = 0
 
 
 def _intersect(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...],
@@ -90,12 +211,22 @@ def run_write_task(task: WriteTask, plan: Plan, template: Template,
                    positions: Mapping[str, int],
                    local_path: Callable[[SourceKey, StagedSource], str] | None = None,
                    ) -> tuple[int, int]:
-    """Do one task; return (units written, bytes written).
+    """Do one task, writing on this thread; return (units written, bytes written)."""
+    writes = fill_write_task(task, plan, template, staged, writer, positions, local_path)
+    return len(writes), sum(write() for write in writes)
+
+
+def fill_write_task(task: WriteTask, plan: Plan, template: Template,
+                    staged: Mapping[SourceKey, StagedSource], writer: UnitWriter,
+                    positions: Mapping[str, int],
+                    local_path: Callable[[SourceKey, StagedSource], str] | None = None,
+                    ) -> list[UnitWrite]:
+    """Read the task's slices of its sources into whole write units, ready to be written.
 
     ``local_path`` finds a staged source on this worker (re-staging it, checked against the
     recorded sha256, when the worker that staged it was another machine).
     """
-    buffers = {name: _Buffers(template.variables[name], writer.array(name), task)
+    buffers = {name: _Buffers(template.variables[name], writer.array(name), task, writer.pool)
                for name in task.variables}
     for key in task.sources:
         source = staged[key]
@@ -113,9 +244,8 @@ def run_write_task(task: WriteTask, plan: Plan, template: Template,
                     continue
                 local = tuple(slice(lo - r0, hi - r0)
                               for (lo, hi), (r0, _r1) in zip(inside, region, strict=True))
-                buffer.place(inside, reader.read_encoded(var, local))
-    units = sum(len(b.units) for b in buffers.values())
-    return units, sum(b.write_all() for b in buffers.values())
+                buffer.read(inside, local, reader)
+    return [write for b in buffers.values() for write in b.writes()]
 
 
 def run_copy_task(task: CopyTask, template: Template, source: UnitWriter,

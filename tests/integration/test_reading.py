@@ -73,6 +73,19 @@ def compare_readers(plan: Plan) -> set[str]:
                     assert got.shape == expected.shape, name
                     # Bitwise: NaN payloads and signed zeros included.
                     assert got.tobytes() == expected.tobytes(), name
+                    # Straight into a bigger buffer (a write unit), at an offset.
+                    out = np.full(tuple(s.stop - s.start + 2 for s in where), 7,
+                                  dtype=expected.dtype)
+                    inner = tuple(slice(1, s.stop - s.start + 1) for s in where)
+                    direct = fast.read_into(var, where, out, inner)
+                    # netCDF-4 (HDF5) files read raw variables straight into the buffer.
+                    assert direct == (fast._is_raw(name) and fast.h5 is not None
+                                      and bool(where)), name
+                    if direct:
+                        assert out[inner].tobytes() == expected.tobytes(), name
+                        outside = np.ones(out.shape, bool)
+                        outside[inner] = False
+                        assert (out[outside] == 7).all(), name
                 if fast._is_raw(name):
                     raw_names.add(name)
     return raw_names
