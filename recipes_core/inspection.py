@@ -46,6 +46,7 @@ def inspect_plan(plan: Plan, cache_dir: str, policy: AccessPolicy) -> dict[str, 
         dims,
         template.concat_dims,
         step_bytes,
+        recipe_file=plan.recipe_file,
     )
     variables = []
     total_bytes = 0

@@ -1,22 +1,29 @@
 """`arco lint`: every problem in a recipe, one clear message each, before any I/O.
 
-Lint never opens a source or a socket: it validates the schema, compiles the plan, and checks
-the rules that need the whole recipe (the URL policy in ``--untrusted`` mode, chunk dimensions
-against renames).
+Lint never opens a source or a socket: it validates the schema, runs every semantic check
+(:mod:`recipes_core.plan.checks`) and collects their problems rather than stopping at the first,
+even on the parts of a recipe that validated when others did not, then checks the rules that
+need the compiled plan (the URL policy in ``--untrusted`` mode, the sha256 manifest).
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
+
+import pydantic
 
 from recipes_core.errors import ArcoError, RecipeValidationError
 from recipes_core.model import Recipe
+from recipes_core.model.recipe import Source, Target
+from recipes_core.model.transforms import TransformStep
 from recipes_core.plan import compile_recipe
+from recipes_core.plan.checks import check_renamed_chunks, check_source, check_target
 from recipes_core.plan.pattern import url_scheme
 from recipes_core.plan.plan import Plan
-from recipes_core.recipe_io import load_recipe, place
-from recipes_core.safe_yaml import SourceMap
+from recipes_core.recipe_io import place, validate_recipe
+from recipes_core.safe_yaml import SourceMap, load_yaml_file
 from recipes_core.storage import AccessPolicy, check_url
 from recipes_core.storage.pins import (
     check_manifest_location,
@@ -59,41 +66,73 @@ def lint_file(path: str | os.PathLike[str], *, untrusted: bool = False) -> LintR
     filename = os.fspath(path)
     result = LintResult(filename)
     try:
-        recipe, source_map = load_recipe(filename)
-    except RecipeValidationError as err:
-        result.problems.extend(err.problems or [str(err)])
-        return result
+        data, source_map = load_yaml_file(filename)
     except ArcoError as err:
         result.problems.append(str(err))
         return result
+    try:
+        recipe = validate_recipe(data, source_map, filename)
+    except RecipeValidationError as err:
+        result.problems.extend(err.problems or [str(err)])
+        result.problems.extend(
+            _error_line(e, source_map, filename) for e in _partial_checks(data)
+        )
+        return result
     result.recipe = recipe
+    problems = semantic_problems(recipe.source, recipe.target, recipe.transforms)
+    if problems:
+        result.problems.extend(_error_line(e, source_map, filename) for e in problems)
+        return result
     try:
         plan = compile_recipe(recipe, filename)
-    except ArcoError as err:
+    except ArcoError as err:  # the checks above are the compiler's, so this is a safety net
         result.problems.append(_error_line(err, source_map, filename))
         return result
     result.plan = plan
-    result.problems.extend(_renamed_chunk_dims(recipe, source_map))
     if untrusted:
         result.problems.extend(_untrusted_sources(recipe, plan, source_map))
     result.problems.extend(_manifest_problems(recipe, plan, source_map, untrusted=untrusted))
     return result
 
 
-def _renamed_chunk_dims(recipe: Recipe, source_map: SourceMap) -> list[str]:
-    renamed: dict[str, str] = {}
-    for step in recipe.transforms:
-        if step.name == "rename":
-            renamed.update(step.params)
-    problems = []
-    for dim in recipe.target.chunks or {}:
-        if dim in renamed and dim not in renamed.values():
-            problems.append(
-                f"{place(source_map, f'target.chunks.{dim}')}: '{dim}' is renamed to "
-                f"'{renamed[dim]}' by a transform, so the target has no '{dim}'. "
-                f"Fix: chunk '{renamed[dim]}' instead."
-            )
+def semantic_problems(
+    source: Source | None, target: Target | None, transforms: list[TransformStep] | None
+) -> list[ArcoError]:
+    """Every rule between fields whose inputs are valid; ``None`` marks a part that is not."""
+    problems: list[ArcoError] = []
+    if source is not None:
+        problems.extend(check_source(source).problems)
+    if target is not None:
+        merge = (
+            None if source is None
+            else {name for name, spec in source.dims.items() if spec.role == "merge"}
+        )
+        problems.extend(check_target(target, merge))
+    if target is not None and transforms is not None:
+        problems.extend(check_renamed_chunks(target, transforms))
     return problems
+
+
+_TRANSFORMS = pydantic.TypeAdapter(list[TransformStep])
+
+
+def _partial_checks(data: Any) -> list[ArcoError]:
+    """The semantic checks on the parts of a recipe that validate on their own, so a schema
+    error in one field does not hide a pattern or chunk problem in another."""
+    if not isinstance(data, dict):
+        return []
+
+    def valid(validate: Any, key: str, default: Any) -> Any:
+        try:
+            return validate(data.get(key, default))
+        except pydantic.ValidationError:
+            return None  # already reported by the schema validation
+
+    return semantic_problems(
+        valid(Source.model_validate, "source", None),
+        valid(Target.model_validate, "target", {}),
+        valid(_TRANSFORMS.validate_python, "transforms", []),
+    )
 
 
 def _untrusted_sources(recipe: Recipe, plan: Plan, source_map: SourceMap) -> list[str]:

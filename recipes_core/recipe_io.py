@@ -8,7 +8,7 @@ from typing import Any
 
 import pydantic
 
-from recipes_core.errors import RecipeValidationError
+from recipes_core.errors import ArcoError, RecipeValidationError
 from recipes_core.model import TRANSFORM_NAMES, Recipe
 from recipes_core.safe_yaml import SourceMap, format_validation_error, load_yaml_file
 
@@ -36,6 +36,11 @@ def load_recipe(path: str | os.PathLike[str]) -> tuple[Recipe, SourceMap]:
     """Load and validate a recipe file, or raise one error that lists every problem."""
     filename = os.fspath(path)
     data, source_map = load_yaml_file(filename)
+    return validate_recipe(data, source_map, filename), source_map
+
+
+def validate_recipe(data: Any, source_map: SourceMap, filename: str) -> Recipe:
+    """The typed recipe from loaded YAML, or one error that lists every problem."""
     if not isinstance(data, dict):
         raise RecipeValidationError(
             f"{filename} is not a valid recipe: the top level must be a mapping of fields "
@@ -43,7 +48,7 @@ def load_recipe(path: str | os.PathLike[str]) -> tuple[Recipe, SourceMap]:
             where=filename,
         )
     try:
-        return Recipe.model_validate(data), source_map
+        return Recipe.model_validate(data)
     except pydantic.ValidationError as exc:
         error = format_validation_error(exc, source_map, filename=filename, model=Recipe)
         named = _transform_problems(data, source_map, filename)
@@ -66,3 +71,18 @@ def place(source_map: SourceMap, field: str | None) -> str:
         return source_map.filename
     parts: list[str | int] = [int(p) if p.isdigit() else p for p in field.split(".")]
     return f"{source_map.describe(parts)}, field {field}"
+
+
+def locate_field(recipe_file: str | None, field: str) -> str:
+    """``file, line N, field a.b`` for a field of a recipe file, read again to find the line.
+
+    For errors found long after loading (when the sources are opened); if the file cannot be
+    read any more, the file and field alone.
+    """
+    if recipe_file is None:
+        return field
+    try:
+        _, source_map = load_yaml_file(recipe_file)
+    except (ArcoError, OSError):
+        return f"{recipe_file}, field {field}"
+    return place(source_map, field)

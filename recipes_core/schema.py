@@ -370,6 +370,7 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
         ordered_dims,
         concat_dims,
         step_bytes,
+        recipe_file=plan.recipe_file,
     )
     return Template(
         dims=ordered_dims,

@@ -92,6 +92,8 @@ def verify_store(
     seed: int = 0,
 ) -> VerifyReport:
     """Compare a store with its sources; ``sample`` chunks per variable, or all of them."""
+    if sample is not None and sample < 1:  # 0 would compare nothing and pass any store
+        raise ValueError(f"sample must be at least 1 chunk, got {sample}")
     report = VerifyReport(store=store)
     try:
         actual = xr.open_zarr(store, consolidated=None, chunks=None)

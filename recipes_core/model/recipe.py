@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 
 import pandas as pd
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ByteSize,
     ConfigDict,
@@ -21,11 +22,14 @@ from pydantic import (
     model_validator,
 )
 
+from recipes_core.model.licences import check_license
 from recipes_core.model.transforms import MAX_ITEMS, TransformStep
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9-]{0,62}$"
-# SPDX identifiers and simple expressions ("CC-BY-4.0", "MIT OR Apache-2.0"), or STAC's "other".
+# The shape of SPDX identifiers and simple expressions ("CC-BY-4.0", "MIT OR Apache-2.0"), or
+# STAC's "other"; check_license then looks each identifier up in the SPDX licence list.
 SPDX_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9.+-]*( (AND|OR|WITH) [A-Za-z0-9][A-Za-z0-9.+-]*)*$"
+License = Annotated[str, Field(pattern=SPDX_PATTERN, max_length=128), AfterValidator(check_license)]
 ShortText = Annotated[str, Field(min_length=1, max_length=256)]
 LongText = Annotated[str, Field(min_length=1, max_length=20_000)]
 
@@ -245,7 +249,7 @@ class Recipe(_Strict):
     id: Annotated[str, Field(pattern=ID_PATTERN)]
     title: ShortText
     description: LongText
-    license: Annotated[str, Field(pattern=SPDX_PATTERN, max_length=128)]
+    license: License
     keywords: Annotated[list[ShortText], Field(max_length=64)] = []
     providers: Annotated[list[Provider], Field(max_length=16)] = []
     maintainers: Annotated[list[Maintainer], Field(min_length=1, max_length=32)]

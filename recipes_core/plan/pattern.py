@@ -165,5 +165,19 @@ def url_scheme(url: str) -> str:
     return head.lower() if sep and head.isalnum() and len(head) > 1 else ""
 
 
+def is_chained_url(url: str) -> bool:
+    """fsspec reads ``a::b`` as a chain of filesystems, wherever the '::' sits."""
+    # Brackets hold IPv6 literals, whose '::' is not a chain; blank them out first.
+    return "::" in re.sub(r"\[[0-9A-Fa-f:.%a-zA-Z]*\]", "[]", url)
+
+
 def is_relative_path(url: str) -> bool:
-    return not url_scheme(url) and not url.startswith("/")
+    """A plain relative path, to resolve against the recipe's folder. A chained URL
+    (``simplecache::https://...``) or one with a backslash is no path at all: it is left as
+    written, so the URL policy refuses it with the text the recipe holds."""
+    return (
+        not url_scheme(url)
+        and not url.startswith("/")
+        and "\\" not in url
+        and not is_chained_url(url)
+    )

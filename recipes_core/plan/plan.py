@@ -18,14 +18,14 @@ import pandas as pd
 
 from recipes_core.errors import PlanError
 from recipes_core.model import Recipe
-from recipes_core.model.recipe import parse_date, parse_freq
-from recipes_core.plan.chunks import check_shards_align
-from recipes_core.plan.pattern import FilePattern, PatternDim, SourceKey, parse_placeholders
+from recipes_core.plan.checks import MAX_SOURCES, check_source, check_target
+from recipes_core.plan.pattern import FilePattern, PatternDim, SourceKey
+from recipes_core.recipe_io import locate_field
 from recipes_core.redact import redact_url
 
 PLAN_VERSION = 1
 DEFAULT_CHUNK_BYTES = 100 * 1000 * 1000
-MAX_SOURCES = 10_000_000
+__all__ = ["DEFAULT_CHUNK_BYTES", "MAX_SOURCES", "Plan", "compile_recipe", "resolve_chunks"]
 
 
 @dataclass(frozen=True, eq=False)
@@ -35,6 +35,7 @@ class Plan:
     recipe: Recipe
     pattern: FilePattern
     pruned: int | None = None
+    recipe_file: str | None = None  # the recipe's absolute path, to place errors on its lines
 
     @property
     def id(self) -> str:
@@ -146,92 +147,21 @@ def recipe_hash(recipe: Recipe) -> str:
     return _digest(recipe.model_dump(mode="json", by_alias=True))
 
 
-def _pattern_dim(name: str, spec: Any) -> PatternDim:
-    if spec.role == "merge":
-        return PatternDim(name, "merge", tuple(spec.values))
-    if spec.keys is not None:
-        return PatternDim(name, "concat", tuple(spec.keys), spec.items_per_file)
-    start, end, offset = parse_date(spec.start), parse_date(spec.end), parse_freq(spec.freq)
-    if isinstance(offset, pd.offsets.Tick) and (end - start) // pd.Timedelta(offset) > MAX_SOURCES:
-        raise PlanError(
-            f"the date range of '{name}' has more than {MAX_SOURCES:,} steps",
-            where=f"source.dims.{name}",
-            fix="split the archive into several recipes, or use a coarser frequency.",
-        )
-    keys = pd.date_range(start, end, freq=offset)
-    if len(keys) == 0:
-        raise PlanError(
-            f"the date range of '{name}' is empty: no {spec.freq} dates between "
-            f"{spec.start} and {spec.end}",
-            where=f"source.dims.{name}",
-            fix="widen the range or pick a frequency whose anchor falls inside it "
-            "(e.g. MS for the first of each month).",
-        )
-    return PatternDim(name, "concat", keys, spec.items_per_file)
-
-
 def compile_recipe(recipe: Recipe, recipe_path: str | os.PathLike[str] | None = None) -> Plan:
-    """Compile a validated recipe into a plan. Opens no file and touches no network."""
-    source = recipe.source
-    try:
-        placeholders = parse_placeholders(source.pattern)
-    except ValueError as err:
-        raise PlanError(str(err), where="source.pattern") from None
-    names = {name for name, _ in placeholders}
-    unknown = sorted(names - set(source.dims))
-    unused = sorted(set(source.dims) - names)
-    if unknown:
-        raise PlanError(
-            f"the pattern uses {', '.join('{' + n + '}' for n in unknown)}, "
-            f"which {'is' if len(unknown) == 1 else 'are'} not declared under source.dims",
-            where="source.pattern",
-            fix=f"declare {unknown[0]} under source.dims, or fix the placeholder's spelling.",
-        )
-    if unused:
-        raise PlanError(
-            f"source.dims declares {', '.join(unused)} but the pattern never uses "
-            f"{'it' if len(unused) == 1 else 'them'}, so every key would name the same file",
-            where="source.dims",
-            fix=f"add {{{unused[0]}}} to the pattern, or remove the dimension.",
-        )
-    dims = tuple(_pattern_dim(name, spec) for name, spec in source.dims.items())
-    for dim in dims:
-        for name, spec in placeholders:
-            if name != dim.name:
-                continue
-            # Date ranges hold one type, so the first key stands for all; listed keys are
-            # all checked (a YAML file can hold only so many).
-            try:
-                for i in range(1 if isinstance(dim.keys, pd.DatetimeIndex) else len(dim)):
-                    format(dim.key(i), spec)
-            except (ValueError, TypeError) as err:
-                raise PlanError(
-                    f"placeholder {{{name}:{spec}}} cannot format a key of '{name}': {err}",
-                    where="source.pattern",
-                    fix="use a strftime format such as %Y%m%d for dates, or 03d for integers.",
-                ) from None
-    concat = [d for d in dims if d.role == "concat"]
-    if not concat:
-        raise PlanError(
-            "the pattern has no concat dimension, so there is nothing to lay files along",
-            where="source.dims",
-            fix="declare a date range (start, end, freq) or a list of keys for one dimension.",
-        )
-    target = recipe.target
-    for dim_name in target.chunks or {}:
-        if dim_name in {d.name for d in dims if d.role == "merge"}:
-            raise PlanError(
-                f"'{dim_name}' is a merge dimension (files holding different variables); "
-                "it does not exist in the dataset and cannot be chunked",
-                where=f"target.chunks.{dim_name}",
-                fix=f"remove {dim_name} from target.chunks.",
-            )
-    if target.shards:
-        check_shards_align(target.chunks or {}, target.shards)
-    base_dir = None
+    """Compile a validated recipe into a plan. Opens no file and touches no network.
+
+    Raises the first problem found; ``arco lint`` reports them all (:mod:`.checks`).
+    """
+    checked = check_source(recipe.source)
+    problems = checked.problems + check_target(recipe.target, set(recipe.merge_dims))
+    if problems:
+        raise problems[0]
+    recipe_file = base_dir = None
     if recipe_path is not None:
-        base_dir = os.path.dirname(os.path.abspath(os.fspath(recipe_path)))
-    return Plan(recipe=recipe, pattern=FilePattern(source.pattern, dims, base_dir))
+        recipe_file = os.path.abspath(os.fspath(recipe_path))
+        base_dir = os.path.dirname(recipe_file)
+    pattern = FilePattern(recipe.source.pattern, checked.dims, base_dir)
+    return Plan(recipe=recipe, pattern=pattern, recipe_file=recipe_file)
 
 
 def resolve_chunks(
@@ -240,12 +170,15 @@ def resolve_chunks(
     dim_sizes: Mapping[str, int],
     concat_dims: tuple[str, ...],
     bytes_per_concat_step: int,
+    *,
+    recipe_file: str | None = None,
 ) -> dict[str, int]:
     """Concrete chunk sizes for every dimension of the dataset.
 
     Dimensions the recipe names keep their size (``-1``: the whole dimension). Others span the
     whole dimension, except concat dimensions, which take as many steps as fit in
-    ``chunk_size`` (default 100 MB) for the largest variable.
+    ``chunk_size`` (default 100 MB) for the largest variable. ``recipe_file`` (the plan's)
+    lets a refusal name the line of the offending ``target.chunks`` entry.
     """
     chunks = dict(recipe_chunks or {})
     unknown = sorted(set(chunks) - set(dim_sizes))
@@ -253,7 +186,7 @@ def resolve_chunks(
         raise PlanError(
             f"target.chunks names {', '.join(unknown)}, which the dataset does not have "
             f"(its dimensions: {', '.join(dim_sizes)})",
-            where=f"target.chunks.{unknown[0]}",
+            where=locate_field(recipe_file, f"target.chunks.{unknown[0]}"),
             fix="chunk only dimensions of the dataset after transforms (check rename/squeeze).",
         )
     resolved: dict[str, int] = {}

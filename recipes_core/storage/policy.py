@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from recipes_core.errors import SourceError, UnsafeRecipeError
-from recipes_core.plan.pattern import url_scheme
+from recipes_core.plan.pattern import is_chained_url, url_scheme
 from recipes_core.redact import redact_url
 
 __all__ = [
@@ -215,17 +215,11 @@ def check_peer(host: str, port: int | None, address: str, policy: AccessPolicy) 
 # ---- URLs --------------------------------------------------------------------------------------
 
 
-def _is_chained(url: str) -> bool:
-    """fsspec reads ``a::b`` as a chain of filesystems, wherever the '::' sits."""
-    # Brackets hold IPv6 literals, whose '::' is not a chain; blank them out first.
-    return "::" in re.sub(r"\[[0-9A-Fa-f:.%a-zA-Z]*\]", "[]", url)
-
-
 def check_url(url: str, policy: AccessPolicy, *, resolve: bool = True) -> None:
     """Refuse a source URL the policy does not allow. Opens no socket unless ``resolve``."""
     if not isinstance(url, str) or not url:
         raise UnsafeRecipeError("a source URL is empty", fix="write a full https URL.")
-    if _is_chained(url):
+    if is_chained_url(url):
         raise UnsafeRecipeError(
             "chained fsspec URLs (like simplecache::, zip:: or reference::) are not allowed",
             where=redact_url(url),

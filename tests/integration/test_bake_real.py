@@ -25,6 +25,14 @@ def _chunk_digests(store: str) -> dict[str, str]:
     return digests
 
 
+def _open_sources(folder: Path, glob: str) -> xr.Dataset:
+    """The oracle: xarray's own combination of the source files, fully loaded."""
+    paths = sorted(folder.glob(glob))
+    assert paths, f"no sources matching {glob} in {folder}"
+    with xr.open_mfdataset(paths, combine="by_coords") as ds:
+        return ds.load()
+
+
 def test_ersst_equals_the_original_file(real_data, bake_file, tmp_path):
     result = bake_file(ERSST)
     assert result.store.endswith("ersst-v5-monthly/v1/ersst-v5-monthly.zarr")
@@ -35,6 +43,8 @@ def test_ersst_equals_the_original_file(real_data, bake_file, tmp_path):
     original = xr.open_dataset(real_data / "xarray-tutorial" / "sst.mnmean.nc").load()
     # values, coordinates (descending lat), dtypes and every CF attribute
     xr.testing.assert_identical(baked, original)
+    # ... and to what xarray makes of the 128 monthly sources themselves.
+    xr.testing.assert_identical(baked, _open_sources(real_data / "ersstv5_monthly", "*.nc"))
     assert baked.sst.dtype == np.float32
     assert baked.lat.values[0] > baked.lat.values[-1]
 
@@ -80,6 +90,8 @@ def test_several_steps_per_file_with_chunks_that_cross_files(real_data, write_re
     baked = xr.open_zarr(result.store).load()
     original = xr.open_dataset(real_data / "unifhy-wfde5" / "air_temperature.nc").load()
     xr.testing.assert_identical(baked, original)
+    xr.testing.assert_identical(baked, _open_sources(real_data / "wfde5_tair_daily",
+                                                     "Tair_WFDE5_2017-01-*.nc"))
     assert baked.sizes["time"] == 744
     assert zarr.open_array(result.store, path="Tair").chunks == (40, 20, 28)
 

@@ -147,3 +147,26 @@ def test_private_hosts_refused_before_any_io(tmp_path, write_recipe, bake_file):
     with pytest.raises(UnsafeRecipeError, match="loopback"):
         bake_file(write_recipe(recipe))
     assert not (tmp_path / "target").exists()
+
+
+def test_chained_url_in_a_local_recipe_is_refused_as_written(tmp_path, write_recipe):
+    url = "simplecache::https://example.org/sst_{time:%Y-%m}.nc"
+    recipe = recipe_dict(url, {"time": {"start": "2010-01", "end": "2010-02", "freq": "MS"}})
+    path = write_recipe(recipe)
+    result = runner.invoke(app, ["bake", str(path), "--target", str(tmp_path / "t"),
+                                 "--allow-local", "--cache", str(tmp_path / "c"),
+                                 "--no-progress"])
+    assert result.exit_code == 1
+    output = " ".join(result.output.split())
+    assert ("simplecache::https://example.org/sst_2010-01.nc: chained fsspec URLs (like "
+            "simplecache::, zip:: or reference::) are not allowed") in output
+    assert str(tmp_path) + "/simplecache" not in output  # not resolved as a relative path
+    code, output = _lint_untrusted(path)
+    assert code == 1
+    assert "chained fsspec URLs" in output and "(simplecache::https://example.org/sst_" in output
+    assert str(tmp_path) + "/simplecache" not in output
+
+
+def _lint_untrusted(path) -> tuple[int, str]:
+    result = runner.invoke(app, ["lint", "--untrusted", str(path)])
+    return result.exit_code, " ".join(result.output.split())

@@ -164,10 +164,27 @@ def test_license_must_be_spdx(value) -> None:
 
 @pytest.mark.parametrize(
     "value", ["CC-BY-4.0", "CC0-1.0", "MIT OR Apache-2.0", "GPL-2.0+ WITH Classpath-exception-2.0",
-              "other"],
+              "other", "proprietary", "LicenseRef-ECMWF-terms", "ODbL-1.0 AND CC-BY-SA-4.0"],
 )
 def test_good_licenses(value) -> None:
     assert Recipe.model_validate(recipe_dict(license=value)).license == value
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [
+        ("Totally-Made-Up", "'Totally-Made-Up' is not an SPDX licence identifier. Use an id"),
+        ("CC-BY-4", "'CC-BY-4' is not an SPDX licence identifier. Did you mean 'CC-BY-4.0'?"),
+        ("MIT OR Apache2", "'Apache2' is not an SPDX licence identifier. Did you mean "
+                           "'Apache-2.0'?"),
+        ("Classpath-exception-2.0", "is not a valid SPDX licence expression"),
+        ("MIT WITH Apache-2.0", "is not a valid SPDX licence expression"),
+    ],
+)
+def test_license_must_be_on_the_spdx_list(value, fragment) -> None:
+    err = only_error(recipe_dict(license=value))
+    assert err["loc"] == ("license",)
+    assert fragment in err["msg"]
 
 
 @pytest.mark.parametrize(

@@ -241,7 +241,19 @@ def test_url_scheme(url, scheme) -> None:
         ("https://host/x.nc", False),
         ("s3://bucket/x.nc", False),
         ("file:///abs/x.nc", False),
+        ("simplecache::https://example.org/x.nc", False),  # a chain, not a path
+        ("zip::data/x.zip", False),
+        ("data\\x.nc", False),
+        ("data/[::1]/x.nc", True),  # brackets hold an IPv6 literal, not a chain
     ],
 )
 def test_is_relative_path(url, relative) -> None:
     assert is_relative_path(url) is relative
+
+
+def test_chained_urls_are_left_as_written_for_the_policy_to_refuse() -> None:
+    template = "simplecache::https://example.org/f_{time:%Y%m%d}.nc"
+    pattern = FilePattern(template, (_days(1),), base_dir="/recipes/demo")
+    expected = "simplecache::https://example.org/f_20200130.nc"
+    assert pattern.url((0,)) == expected
+    assert [url for _, url in pattern.items()] == [expected]

@@ -346,3 +346,76 @@ def test_expanding_100k_sources_matches_url() -> None:
     for index in (0, 1, 777, len(items) - 1):
         key, url = items[index]
         assert key == plan.pattern.key_of(index) and url == plan.pattern.url(key)
+
+
+# -- format specifiers and repeated file names --------------------------------------------------
+
+
+@pytest.mark.parametrize(("spec", "bad"), [("%Y%q", "'%q'"), ("%Y%-m", "'%-'"), ("%Y%", "'%'"),
+                                           ("%Y%Ed", "'%E'")])
+def test_unportable_strftime_directives_are_refused(spec, bad) -> None:
+    daily = {"start": "2010-01-01", "end": "2010-01-05", "freq": "D"}
+    err = _plan_error(recipe_dict(source=source(f"f_{{time:{spec}}}_%d.nc", time=daily)))
+    assert f"placeholder {{time:{spec}}} uses {bad}, which is not a strftime" in err.message
+    assert err.where == "source.pattern"
+    assert err.fix is not None and "%Y year" in err.fix
+
+
+def test_portable_directives_compile() -> None:
+    daily = {"start": "2010-01-01", "end": "2010-01-03", "freq": "D"}
+    plan = compile_dict(recipe_dict(source=source("{time:%Y}/f_{time:%Y-%j%%}.nc", time=daily)))
+    assert plan.first_last_urls() == ("2010/f_2010-001%.nc", "2010/f_2010-003%.nc")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "dims", "shown"),
+    [
+        ("f_{time:%Y%m%d}.nc", {"time": {"start": "2010-01-01", "end": "2010-01-02",
+                                         "freq": "6h"}}, "{time:%Y%m%d} gives the same text "
+         "('20100101') for the keys 2010-01-01 and 2010-01-01T06:00:00"),
+        ("f_{time:04d}.nc", {"time": MONTHLY}, "{time:04d} gives the same text ('04d')"),
+        ("{time:%Y}/{time:%y}.nc", {"time": MONTHLY},
+         "{time:%Y}, {time:%y} gives the same text ('2010/10')"),
+        ("f_{n:.0f}.nc", {"n": {"keys": [1.1, 1.2]}}, "{n:.0f} gives the same text ('1')"),
+    ],
+)
+def test_keys_that_name_the_same_file_are_refused(pattern, dims, shown) -> None:
+    err = _plan_error(recipe_dict(source=source(pattern, **dims)))
+    assert shown in err.message and "so both would read one file" in err.message
+    assert err.where == "source.pattern"
+    assert err.fix is not None and "items_per_file" in err.fix
+
+
+def test_check_source_collects_every_problem() -> None:
+    from recipes_core.model.recipe import Source
+    from recipes_core.plan.checks import check_source
+
+    empty = {"start": "2010-01-02", "end": "2010-01-20", "freq": "MS"}
+    checked = check_source(Source.model_validate(source(
+        "f_{time:%Y%m}_{ghost}_{var:03d}.nc", time=empty, var={"values": ["a"]},
+        unused={"keys": [1]})))
+    messages = [(e.where, e.message) for e in checked.problems]
+    assert [w for w, _ in messages] == ["source.pattern", "source.dims", "source.dims.time",
+                                        "source.pattern"]
+    assert "{ghost}" in messages[0][1] and "declares unused" in messages[1][1]
+    assert "is empty" in messages[2][1] and "cannot format a key of 'var'" in messages[3][1]
+
+
+def test_plan_records_the_recipe_file(tmp_path) -> None:
+    plan = compile_dict(recipe_dict(), str(tmp_path / "r.yaml"))
+    assert plan.recipe_file == str(tmp_path / "r.yaml")
+    assert plan.prune(1).recipe_file == plan.recipe_file
+    assert compile_dict(recipe_dict()).recipe_file is None
+
+
+def test_unknown_chunk_dim_is_placed_on_the_recipe_line(tmp_path) -> None:
+    path = tmp_path / "r.yaml"
+    path.write_text("target:\n  chunks:\n    time: 2\n    depth: 3\n")
+    with pytest.raises(PlanError) as info:
+        resolve_chunks({"time": 2, "depth": 3}, None, {"time": 4, "lat": 2}, ("time",), 8,
+                       recipe_file=str(path))
+    assert info.value.where == f"{path}, line 4, field target.chunks.depth"
+    assert "(its dimensions: time, lat)" in info.value.message
+    with pytest.raises(PlanError) as info:  # no file (a plan compiled from a dict): the field
+        resolve_chunks({"depth": 3}, None, {"time": 4}, ("time",), 8)
+    assert info.value.where == "target.chunks.depth"
