@@ -48,7 +48,9 @@ class StatusLog:
     def __init__(self, stream: TextIO | None) -> None:
         self.stream = stream
         self.phase: str | None = None
-        self.counts: dict[str, Any] = {}  # the latest counts, for the `failed` event
+        # The latest counts, for the `failed` event.
+        self.counts: dict[str, Any] = {"sources_staged": 0, "chunks_written": 0,
+                                       "bytes_written": 0}
 
     def event(self, event: str, **fields: Any) -> None:
         if self.stream is None:

@@ -136,3 +136,16 @@ def test_bad_overrides(override, message):
 def test_override_with_a_wrong_value_names_the_field():
     with pytest.raises(RecipeValidationError, match=r"field dask\.n_workers"):
         load_profile("dask", ["dask.n_workers=zero"])
+
+
+def test_profile_errors_name_the_file_once(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("name: mine\nengine: direct\ndirect:\n  num_workers: many\n")
+    with pytest.raises(RecipeValidationError) as info:
+        load_profile(path)
+    header = str(info.value).splitlines()[0]  # each problem line then names file and line
+    assert header == f"{path}: not a valid runner profile (1 problem)"
+    path.write_text("- a list\n")
+    with pytest.raises(RunnerError) as info:
+        load_profile(path)
+    assert str(info.value).count(str(path)) == 1, str(info.value)

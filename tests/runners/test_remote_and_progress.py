@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import yaml
 from typer.testing import CliRunner
 
 from recipes_core.bake import bake
@@ -59,4 +60,64 @@ def test_failed_bake_logs_failed(tmp_path):
         "bake", str(ERSST), "--target", str(tmp_path / "t"), "--json-log", str(log)])
     assert result.exit_code == 1
     assert "local paths are not allowed" in result.output
-    assert json.loads(log.read_text().splitlines()[-1])["event"] == "failed"
+    failed = json.loads(log.read_text().splitlines()[-1])
+    assert failed["event"] == "failed" and "local paths are not allowed" in failed["error"]
+    assert failed["sources_staged"] == 0
+
+
+def test_summary_names_store_catalogue_and_page(real_data, tmp_path):
+    target = tmp_path / "t"
+    result = CliRunner().invoke(app, [
+        "bake", str(ERSST), "--target", str(target), "--allow-local", "--prune", "12",
+        "--cache", str(tmp_path / "c"), "--no-progress"])
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"catalogue: {target / 'catalog.json'}" in lines
+    assert f"page: {target / 'index.html'}" in lines
+    assert (target / "catalog.json").exists() and (target / "index.html").exists()
+
+
+def test_json_log_on_stdout_is_pure_json_lines(real_data, tmp_path):
+    result = CliRunner().invoke(app, [
+        "bake", str(ERSST), "--target", str(tmp_path / "t"), "--allow-local", "--prune", "12",
+        "--cache", str(tmp_path / "c"), "--json-log", "-"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in result.stdout.splitlines()]  # every line is JSON
+    assert events[0]["event"] == "setup" and events[-1]["event"] == "done"
+    assert events[-1]["catalog"] == str(tmp_path / "t" / "catalog.json")
+    for human in ("baking ersst-v5-monthly", "done in", "store:", "catalogue:", "open it:"):
+        assert human in result.stderr
+
+
+def test_failed_event_carries_counts_and_a_redacted_error(tmp_path):
+    log = tmp_path / "events.jsonl"
+    recipe = tmp_path / "r.yaml"
+    data = yaml.safe_load(ERSST.read_text())
+    # Nothing listens on port 9 (discard): staging fails, quoting the URL.
+    data["source"]["pattern"] = "http://127.0.0.1:9/sst_{time:%Y-%m}.nc?token=SECRET-TOKEN"
+    recipe.write_text(yaml.safe_dump(data))
+    result = CliRunner().invoke(app, [
+        "bake", str(recipe), "--target", str(tmp_path / "t"), "--prune", "2", "--allow-http",
+        "--allow-private-hosts", "--cache", str(tmp_path / "c"), "--json-log", str(log)])
+    assert result.exit_code != 0, result.output
+    failed = json.loads(log.read_text().splitlines()[-1])
+    assert failed["event"] == "failed"
+    assert {"sources_staged", "chunks_written", "bytes_written"} <= set(failed)
+    assert failed["error"] and "127.0.0.1:9" in failed["error"]
+    assert "SECRET-TOKEN" not in log.read_text()
+
+
+def test_dataflow_dry_run_prints_one_honest_line(tmp_path, monkeypatch):
+    monkeypatch.delenv("GOOGLE_APPLICATION_CREDENTIALS", raising=False)
+    profile = tmp_path / "df.yaml"
+    profile.write_text(yaml.safe_dump({
+        "name": "df", "engine": "dataflow", "target_root": "gs://bucket/arco",
+        "cache_root": "gs://bucket/cache",
+        "dataflow": {"project": "my-project", "region": "europe-west1",
+                     "temp_location": "gs://bucket/tmp", "dry_run": True}}))
+    result = CliRunner().invoke(app, ["bake", str(ERSST), "--runner", str(profile),
+                                      "--allow-local"])
+    assert result.exit_code == 0, result.output
+    assert "dry run: the dataflow job was built, not submitted; nothing was written" in \
+        result.output
+    assert "submitted job" not in result.output and "state DONE" not in result.output
