@@ -21,6 +21,7 @@ import hmac
 import os
 import pickle
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,7 +31,7 @@ from apache_beam.metrics import Metrics
 
 from recipes_core.errors import TargetError
 from recipes_core.opener import open_transformed
-from recipes_core.plan.pattern import SourceKey
+from recipes_core.plan.pattern import SourceKey, url_scheme
 from recipes_core.plan.plan import Plan
 from recipes_core.progress import ProgressSink, write_totals
 from recipes_core.schema import SourceSchema, Template, combine_schemas, schema_of
@@ -56,6 +57,7 @@ from recipes_core.writer import (
 )
 
 NAMESPACE = "arco"
+STAGE_THREADS = max(1, min(4, os.cpu_count() or 1))  # local sources hashed at once, per worker
 DEFAULT_TASK_BYTES = 256 * 1024 * 1024
 MAX_HOPS = 3  # a staged rechunk has at most two intermediate stores
 Surveyed = tuple[SourceKey, StagedSource, SourceSchema]
@@ -121,9 +123,14 @@ class _DoFn(beam.DoFn):
 
 
 class StageFn(_DoFn):
-    """Fetch a source into the cache (or check a local one) and pass on its local path."""
+    """Fetch a batch of sources into the cache (or check local ones); pass on each local path.
 
-    _runtime = ("stager",)
+    Sources come in small batches so that local ones, which only need hashing (hashlib and file
+    reads release the GIL), are hashed by a few threads at once: a one-process bake then hashes
+    on every core. Remote sources are fetched one after another, within the per-host limit.
+    """
+
+    _runtime = ("stager", "pool")
 
     def __init__(self, spec: BakeSpec) -> None:
         self.spec = spec
@@ -133,22 +140,40 @@ class StageFn(_DoFn):
 
     def setup(self) -> None:
         self.stager = Stager(self.spec.cache_dir, self.spec.policy)
+        self.pool = ThreadPoolExecutor(max_workers=STAGE_THREADS, thread_name_prefix="arco-hash")
+
+    def teardown(self) -> None:
+        pool = getattr(self, "pool", None)
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
 
     def finish_bundle(self) -> None:
         self.progress.flush()
 
-    def process(self, element: tuple[SourceKey, str]) -> Iterator[tuple[SourceKey, StagedSource]]:
-        key, url = element
-        staged = _memo_get(self.spec, "staged", url)
-        if staged is not None:
+    def _stage(self, url: str) -> StagedSource:
+        return self.stager.stage(url, self.spec.pin_for(url))
+
+    def process(self, batch: list[tuple[SourceKey, str]],
+                ) -> Iterator[tuple[SourceKey, StagedSource]]:
+        todo = [(key, url) for key, url in batch if _memo_get(self.spec, "staged", url) is None]
+        local = [url for _, url in todo if url_scheme(url) in ("", "file")]
+        hashed = dict(zip(local, self.pool.map(self._stage, local), strict=True))
+        for key, url in batch:
+            staged = _memo_get(self.spec, "staged", url)
+            if staged is None:
+                staged = hashed.get(url) or self._stage(url)
+                _memo_put(self.spec, "staged", url, staged)
+                self.staged.inc()
+                self.staged_bytes.inc(staged.size)
+                self.progress.add(sources_staged=1, bytes_staged=staged.size)
             yield key, staged
-            return
-        staged = self.stager.stage(url, self.spec.pin_for(url))
-        _memo_put(self.spec, "staged", url, staged)
-        self.staged.inc()
-        self.staged_bytes.inc(staged.size)
-        self.progress.add(sources_staged=1, bytes_staged=staged.size)
-        yield key, staged
+
+
+def stage_batches(sources: list[tuple[SourceKey, str]],
+                  ) -> list[list[tuple[SourceKey, str]]]:
+    """The sources in batches of a few, in order: the elements that Stage receives."""
+    size = 2 * STAGE_THREADS
+    return [sources[i:i + size] for i in range(0, len(sources), size)]
 
 
 def read_schema(element: tuple[SourceKey, StagedSource], spec: BakeSpec) -> SourceSchema:
@@ -406,6 +431,12 @@ class WriteFn(_StoreFn):
         assert prepared is not None
         writes = fill_write_task(task, self.spec.plan, prepared.template, prepared.staged,
                                  self.writer(task.store), prepared.positions, self.local_path)
+        if os.environ.get("ARCO_SYNC_WRITES"):
+            for write in writes:
+                write()
+                self._count_written(iter([((task.store, write), write.nbytes)]))
+            yield sum(w.nbytes for w in writes) if task.store == 0 else 0
+            return
         for write in writes:
             self._count_written(self.background.submit(write, (task.store, write)))
         self._count_written(self.background.finished())
@@ -447,7 +478,7 @@ def _copy_list(_done: int, hop: int, prepared: Prepared) -> list[CopyTask]:
 def _surveyed(pbegin: beam.pvalue.PBegin, spec: BakeSpec) -> beam.PCollection:
     return (
         pbegin
-        | "Expand" >> beam.Create(spec.plan.sources())
+        | "Expand" >> beam.Create(stage_batches(spec.plan.sources()))
         | "Stage" >> beam.ParDo(StageFn(spec))
         | "Survey" >> beam.Map(survey_source, spec)
         | "CollectSurvey" >> beam.combiners.ToList()
