@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import xarray as xr
@@ -62,8 +63,9 @@ def _extent(field: xr.DataArray, lat: xr.DataArray | None = None) -> tuple[list[
     return None, "upper"  # image convention: row 0 at the top
 
 
-def render_thumbnail(ds: xr.Dataset, name: str, axes: Axes, path: str | os.PathLike[str]) -> Path:
-    """Draw ``name`` into ``path`` (PNG) and return the path."""
+def thumbnail_figure(ds: xr.Dataset, name: str, axes: Axes) -> Any:
+    """The thumbnail as a matplotlib Figure: the map, and a colour bar labelled with the
+    variable's name and units. The caller closes it (``plt.close(fig)``)."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display on bakeries; set before pyplot is imported
@@ -97,6 +99,18 @@ def render_thumbnail(ds: xr.Dataset, name: str, axes: Axes, path: str | os.PathL
         ax.set_xlabel(xdim)
         ax.set_ylabel(ydim)
         ax.set_title(f"{long_name}\n{caption}" if caption else long_name, fontsize=9)
+    except BaseException:
+        plt.close(fig)
+        raise
+    return fig
+
+
+def render_thumbnail(ds: xr.Dataset, name: str, axes: Axes, path: str | os.PathLike[str]) -> Path:
+    """Draw ``name`` into ``path`` (PNG) and return the path."""
+    import matplotlib.pyplot as plt
+
+    fig = thumbnail_figure(ds, name, axes)
+    try:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(path, format="png")
     finally:

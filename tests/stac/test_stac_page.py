@@ -8,6 +8,7 @@ import struct
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from tests.stac.conftest import ERSST_ID
@@ -56,6 +57,14 @@ def test_the_page_in_headless_chromium(ersst_target, tmp_path):
     assert header[:8] == b"\x89PNG\r\n\x1a\n"
     assert struct.unpack(">II", header[16:24]) == (1200, 900)
     assert shot.stat().st_size > 50_000  # text, a table and a map: not a blank page
+    # The thumbnail was painted: the text is grey, links blue and the header navy, so only the
+    # map and its colour bar give tens of thousands of strongly coloured pixels in many hues.
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)[..., :3]
+    saturated = pixels[pixels.max(axis=-1) - pixels.min(axis=-1) > 0.3]
+    assert len(saturated) > 20_000, len(saturated)
+    assert len({tuple(p) for p in np.round(saturated, 2)}) > 200
 
 
 def test_the_thumbnail_is_a_real_picture(ersst_target):
