@@ -24,6 +24,11 @@ catalog_app = typer.Typer(
 CatalogArg = Annotated[
     Path, typer.Argument(help="A catalog.json, or the target root folder that holds one.")
 ]
+# Reading needs no local files: a catalogue on an object store opens through fsspec.
+CatalogRef = Annotated[
+    str, typer.Argument(help="A catalog.json, the target root folder that holds one, or its "
+                        "URL (s3://bucket/root/catalog.json).")
+]
 
 
 @catalog_app.command("validate")
@@ -73,7 +78,7 @@ def _variables(collection: Any) -> str:
     )
 
 
-def ls_command(catalog: CatalogArg) -> None:
+def ls_command(catalog: CatalogRef) -> None:
     """List the datasets of a catalogue with their extents and variables."""
     from recipes_core.cli import _run, out
     from recipes_core.stac.open import open_catalog
@@ -102,7 +107,7 @@ def ls_command(catalog: CatalogArg) -> None:
 
 
 def open_command(
-    catalog: CatalogArg,
+    catalog: CatalogRef,
     dataset_id: Annotated[str, typer.Argument(metavar="ID", help="The dataset's id.")],
 ) -> None:
     """Open a catalogued dataset with xarray and print it."""

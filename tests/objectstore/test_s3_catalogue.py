@@ -8,9 +8,11 @@ from pathlib import Path
 
 import pystac
 import xarray as xr
+from typer.testing import CliRunner
 
 import recipes_core
 from recipes_core.bake import bake
+from recipes_core.cli import app
 from recipes_core.plan import compile_recipe
 from recipes_core.recipe_io import load_recipe
 from recipes_core.runners.profile import RunnerProfile
@@ -69,6 +71,8 @@ def test_an_s3_target_is_catalogued_and_opens_in_one_line(s3, tmp_path, write_re
     xr.testing.assert_identical(ds.load(), archive_oracle(originals))
     opened = recipes_core.open_dataset(f"{ROOT}/catalog.json", "test-recipe")
     xr.testing.assert_identical(opened.load(), archive_oracle(originals))
+    listed = CliRunner().invoke(app, ["ls", f"{ROOT}/catalog.json"])
+    assert listed.exit_code == 0 and "test-recipe" in listed.output, listed.output
 
     # Re-baking the same plan replaces the entry: still one child, still v1.
     again = _bake(recipe, tmp_path, s3)
