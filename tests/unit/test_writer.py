@@ -1,0 +1,75 @@
+"""The write side: whole units stored in order on background threads, buffers reused."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+import zarr
+
+from recipes_core.writer import BackgroundWrites, BufferPool, UnitWrite, UnitWriter
+
+
+def _array(path: Path, fill: float = 0.0) -> UnitWriter:
+    zarr.create_array(str(path), name="v", shape=(8, 4), chunks=(2, 4), dtype="f4",
+                      fill_value=fill)
+    return UnitWriter(str(path))
+
+
+def test_a_unit_of_only_fill_values_is_stored_too(tmp_path: Path) -> None:
+    writer = _array(tmp_path / "s.zarr")
+    array = writer.array("v")
+    UnitWrite(array, (slice(0, 2), slice(0, 4)), np.zeros((2, 4), "f4"))()
+    # zarr skips all-fill chunks by default; a complete store must have every chunk.
+    assert (tmp_path / "s.zarr" / "v" / "c" / "0" / "0").is_file()
+
+
+def test_background_writes_store_every_unit_and_report_in_order(tmp_path: Path) -> None:
+    writer = _array(tmp_path / "s.zarr")
+    array = writer.array("v")
+    background = BackgroundWrites(threads=3, max_bytes=2 * 32)  # two units in flight at most
+    done = []
+    for i in range(4):
+        unit = np.full((2, 4), i + 1, "f4")
+        done += list(background.submit(UnitWrite(array, (slice(2 * i, 2 * i + 2), slice(0, 4)),
+                                                 unit), tag=i))
+        assert background._bytes <= 2 * 32
+    done += list(background.finished(wait=True))
+    assert [tag for tag, _ in done] == [0, 1, 2, 3]
+    assert all(nbytes == 32 for _, nbytes in done)
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "s.zarr"), path="v")[:, 0],
+                                  np.repeat(np.arange(1, 5, dtype="f4"), 2))
+    background.close()
+
+
+def test_a_failed_background_write_raises_on_the_callers_thread(tmp_path: Path) -> None:
+    writer = _array(tmp_path / "s.zarr")
+    array = writer.array("v")
+    background = BackgroundWrites(threads=2, max_bytes=1 << 20)
+    callers = []
+
+    class Broken(UnitWrite):
+        def __call__(self) -> int:
+            callers.append(threading.current_thread().name)
+            raise OSError("disk full")
+
+    list(background.submit(Broken(array, (slice(0, 2), slice(0, 4)), np.ones((2, 4), "f4"))))
+    with pytest.raises(OSError, match="disk full"):
+        list(background.finished(wait=True))
+    assert callers and callers[0].startswith("arco-write")
+    background.close()
+
+
+def test_the_pool_hands_back_buffers_within_its_bound() -> None:
+    pool = BufferPool(max_bytes=64)
+    first = pool.take((2, 4), np.dtype("f4"))
+    pool.give(first)
+    assert pool.take((2, 4), np.dtype("f4")) is first
+    assert pool.take((2, 4), np.dtype("f4")) is not first  # only one was handed back
+    pool.give(np.empty((2, 4), "f4"))
+    pool.give(np.empty((2, 4), "f4"))
+    pool.give(np.empty((2, 4), "f4"))  # beyond 64 bytes: dropped
+    assert pool._bytes == 64
+    assert pool.take((4, 2), np.dtype("f4")).shape == (4, 2)  # another shape: a fresh one
