@@ -20,6 +20,7 @@ import hashlib
 import importlib.metadata
 import json
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,6 +35,12 @@ XSD = "http://www.w3.org/2001/XMLSchema#"
 SOFTWARE = ("arco-recipes", "apache-beam", "xarray", "zarr", "numpy", "pystac")
 # Option names whose values are secrets whatever they look like.
 SECRET_WORDS = ("token", "secret", "password", "passwd", "credential", "key", "auth")
+# A query value in an option that is not a URL (an image reference such as reg/img:1?token=x).
+_QUERY_VALUE = re.compile(r"([?&][^=&\s#?]+=)[^&\s#]+")
+
+
+def _redact_value(value: str) -> str:
+    return redact_url(value) if "://" in value else _QUERY_VALUE.sub(r"\1***", value)
 
 
 def software_versions() -> dict[str, str]:
@@ -68,12 +75,12 @@ def redact_options(args: Sequence[str]) -> list[str]:
             name, sep, value = arg.partition("=")
             secret = any(word in name.lower() for word in SECRET_WORDS)
             if sep:
-                out.append(f"{name}=***" if secret else f"{name}={redact_url(value)}")
+                out.append(f"{name}=***" if secret else f"{name}={_redact_value(value)}")
             else:
                 out.append(arg)
                 secret_next = secret
             continue
-        out.append(redact_url(arg))
+        out.append(_redact_value(arg))
     return out
 
 

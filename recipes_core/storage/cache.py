@@ -5,6 +5,7 @@ Layout of a cache root::
     objects/<aa>/<sha256>   the bytes of one fetched version, named by their sha256
     manifest.jsonl          the staging history: one JSON record per fetch (or removal)
     tmp/                    downloads in progress; renamed into objects/ once verified
+    locks/                  per-host connection slots shared by the processes staging here
 
 A fetch record holds the URL (redacted: no credentials, no query values), a ``cache_key`` (the
 sha256 of the full URL, so URLs that differ only in their query keep separate histories without

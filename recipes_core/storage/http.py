@@ -10,8 +10,9 @@
   requested, so a public server cannot bounce a fetch into a private network.
 * Every connection's peer address is checked after connecting and before a byte is sent, which
   also defeats DNS answers that change between our lookup and the connection's (rebinding).
-* At most ``policy.max_connections_per_host`` requests run at once per host in this process
-  (a process-wide semaphore per host, shared by threads; each worker process has its own).
+* At most ``policy.max_connections_per_host`` requests run at once per host: in this process,
+  and, given a ``lock_dir`` (the Stager passes ``<cache>/locks``), across every process of this
+  machine staging into the same cache (:mod:`recipes_core.storage.slots`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC
 from typing import TypeVar
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urljoin
 
 import requests
 import urllib3
@@ -43,6 +44,7 @@ from recipes_core.errors import (
 )
 from recipes_core.redact import install_log_redaction, redact_url
 from recipes_core.storage.policy import AccessPolicy, check_peer, check_url
+from recipes_core.storage.slots import host_slot
 
 __all__ = ["Download", "HttpClient", "host_slot", "retry_after_seconds"]
 
@@ -58,25 +60,6 @@ T = TypeVar("T")
 
 def is_retryable_status(status: int) -> bool:
     return status in (408, 425, 429) or (500 <= status <= 599 and status not in NEVER_HEALS)
-
-
-# ---- per-host concurrency ----------------------------------------------------------------------
-
-_SLOTS: dict[tuple[str, str, int, int], threading.BoundedSemaphore] = {}
-_SLOTS_LOCK = threading.Lock()
-
-
-def host_slot(url: str, limit: int) -> threading.BoundedSemaphore:
-    """The process-wide semaphore that bounds concurrent requests to ``url``'s host."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    port = parts.port or (443 if scheme == "https" else 80)
-    key = (scheme, (parts.hostname or "").lower(), port, limit)
-    with _SLOTS_LOCK:
-        slot = _SLOTS.get(key)
-        if slot is None:
-            slot = _SLOTS[key] = threading.BoundedSemaphore(limit)
-        return slot
 
 
 # ---- connections that check where they landed --------------------------------------------------
@@ -214,10 +197,15 @@ class Download:
 
 
 class HttpClient:
-    """GET and HEAD under one access policy. Thread-safe: one requests session per thread."""
+    """GET and HEAD under one access policy. Thread-safe: one requests session per thread.
 
-    def __init__(self, policy: AccessPolicy) -> None:
+    ``lock_dir`` shares the per-host connection limit with the other processes that use the same
+    folder (see :mod:`recipes_core.storage.slots`); without it the limit is this process's.
+    """
+
+    def __init__(self, policy: AccessPolicy, lock_dir: str | None = None) -> None:
         self.policy = policy
+        self.lock_dir = lock_dir
         self._local = threading.local()
 
     def _session(self) -> requests.Session:
@@ -242,7 +230,7 @@ class HttpClient:
             raise ValueError(f"staging only sends GET and HEAD, not {method}")
         current = url
         for _hop in range(MAX_REDIRECTS + 1):
-            with host_slot(current, self.policy.max_connections_per_host):
+            with host_slot(current, self.policy.max_connections_per_host, self.lock_dir):
                 response = self._session().request(
                     method,
                     current,

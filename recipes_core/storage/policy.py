@@ -58,7 +58,7 @@ class AccessPolicy:
 
     ``max_connections_per_host`` bounds concurrent HTTP requests to one host across the threads
     and processes of one machine that share a staging cache (see
-    :func:`recipes_core.storage.http.host_slot`); workers on other machines have their own.
+    :mod:`recipes_core.storage.slots`); workers on other machines have their own.
     """
 
     allow_local: bool = False

@@ -8,7 +8,9 @@ one, never an overwrite, so an earlier bake stays reproducible.
 
 A cached copy is reused only when the server's ETag (or Last-Modified and size) still match the
 newest record for the URL, and only after its bytes are re-hashed: a damaged cache is never
-baked from.
+baked from. Object-store sources (s3, gs, az) are checked the same way against the object's
+metadata (``fs.info``): the bytes read must have the size it announces, its ETag (or
+``md5Hash``) is recorded, and a cached copy is reused while ETag and size still match.
 """
 
 from __future__ import annotations
@@ -81,7 +83,8 @@ class Stager:
         self.cache = StagingCache(cache_dir)
         self.cache_dir = self.cache.root
         self.policy = policy or AccessPolicy()
-        self.http = HttpClient(self.policy)
+        # Lock files in the cache make the per-host limit hold for every process staging here.
+        self.http = HttpClient(self.policy, lock_dir=os.path.join(self.cache.root, "locks"))
 
     # ---- the cache (kept here for callers that knew the Stager first) ---------------------
     @property
@@ -140,8 +143,8 @@ class Stager:
             fetched_at=now_text(),
         )
 
-    def _cached(self, url: str, key: str, expected: str | None) -> StagedSource | None:
-        """The cached copy, if the server says the file has not changed since we fetched it."""
+    def _last_fetch(self, key: str, expected: str | None) -> dict[str, Any] | None:
+        """The newest fetch record of a cache key, if its object is on disk and fits the pin."""
         records = self.cache.history(key)
         if not records:
             return None
@@ -149,18 +152,11 @@ class Stager:
         path = self.cache.object_path(str(last.get("sha256")))
         if not os.path.isfile(path) or (expected and last.get("sha256") != expected.lower()):
             return None
-        status, headers = self.http.head(url)
-        if status != 200:
-            return None
-        etag = headers.get("ETag")
-        same_etag = bool(last.get("etag")) and etag == last["etag"]
-        same_stamp = (
-            bool(last.get("last_modified"))
-            and headers.get("Last-Modified") == last["last_modified"]
-            and headers.get("Content-Length") == str(last.get("size"))
-        )
-        if not (same_etag or same_stamp):
-            return None
+        return last
+
+    def _reuse(self, url: str, key: str, last: dict[str, Any]) -> StagedSource | None:
+        """The cached object of ``last``, once its bytes re-hash to what the record says."""
+        path = self.cache.object_path(str(last.get("sha256")))
         sha256, size = sha256_file(path)
         if sha256 != last.get("sha256") or size != last.get("size"):
             return None  # damaged on disk: fetch again (the rename then repairs the object)
@@ -175,6 +171,25 @@ class Stager:
             cached=True,
             cache_key=key,
         )
+
+    def _cached(self, url: str, key: str, expected: str | None) -> StagedSource | None:
+        """The cached copy, if the server says the file has not changed since we fetched it."""
+        last = self._last_fetch(key, expected)
+        if last is None:
+            return None
+        status, headers = self.http.head(url)
+        if status != 200:
+            return None
+        etag = headers.get("ETag")
+        same_etag = bool(last.get("etag")) and etag == last["etag"]
+        same_stamp = (
+            bool(last.get("last_modified"))
+            and headers.get("Last-Modified") == last["last_modified"]
+            and headers.get("Content-Length") == str(last.get("size"))
+        )
+        if not (same_etag or same_stamp):
+            return None
+        return self._reuse(url, key, last)
 
     def _stage_http(self, url: str, expected: str | None, max_bytes: int | None) -> StagedSource:
         key = cache_key(url)
@@ -203,31 +218,71 @@ class Stager:
     def _stage_fsspec(self, url: str, expected: str | None) -> StagedSource:
         import fsspec
 
+        try:
+            fs, path = fsspec.core.url_to_fs(url)
+            fs.invalidate_cache(path)  # a listing cached earlier must not hide a change
+            info = fs.info(path)
+        except Exception as err:
+            raise _read_error(url, err) from None
+        announced = info.get("size")
+        etag = object_etag(info)
+        key = cache_key(url)
+        last = self._last_fetch(key, expected)
+        if (last is not None and etag is not None and last.get("etag") == etag
+                and last.get("size") == announced):
+            cached = self._reuse(url, key, last)
+            if cached is not None:
+                return cached
         tmp = self.cache.temp_path()
         try:
-            with fsspec.open(url, "rb") as src, open(tmp, "wb") as dst:
+            with fs.open(path, "rb") as src, open(tmp, "wb") as dst:
                 shutil.copyfileobj(src, dst, BLOCK)
-        except FileNotFoundError:
-            _remove(tmp)
-            raise SourceMissingError(
-                "the source does not exist", where=redact_url(url), fix="check source.pattern."
-            ) from None
-        except Exception as err:
-            _remove(tmp)
-            raise SourceError(
-                f"could not read the source: {type(err).__name__}: {redact_text(str(err), url)}",
-                where=redact_url(url),
-                fix="check the URL and the runner's credentials.",
-            ) from None
-        except BaseException:
-            _remove(tmp)
-            raise
-        try:
             sha256, size = sha256_file(tmp)
-        except BaseException:
+        except BaseException as err:
             _remove(tmp)
+            if isinstance(err, Exception):
+                raise _read_error(url, err) from None
             raise
-        return self._commit(url, tmp, sha256, size, expected)
+        if isinstance(announced, int) and size != announced:
+            _remove(tmp)
+            raise ChecksumError(
+                f"short or changed read: got {size} bytes, the object store announces "
+                f"{announced}",
+                where=redact_url(url),
+                fix="the object may have been replaced while it was read; bake again. Nothing "
+                "was baked from these bytes.",
+            )
+        return self._commit(url, tmp, sha256, size, expected, etag=etag,
+                            last_modified=_stamp(info))
+
+
+def object_etag(info: dict[str, Any]) -> str | None:
+    """An object's version tag from fsspec metadata: S3's ETag, Azure's etag, GCS's md5Hash."""
+    for name in ("ETag", "etag", "md5Hash"):
+        value = info.get(name)
+        if value:
+            return str(value)
+    return None
+
+
+def _stamp(info: dict[str, Any]) -> str | None:
+    for name in ("LastModified", "last_modified", "updated", "mtime"):
+        value = info.get(name)
+        if value:
+            return value.isoformat() if isinstance(value, datetime) else str(value)
+    return None
+
+
+def _read_error(url: str, err: Exception) -> SourceError:
+    if isinstance(err, FileNotFoundError):
+        return SourceMissingError(
+            "the source does not exist", where=redact_url(url), fix="check source.pattern."
+        )
+    return SourceError(
+        f"could not read the source: {type(err).__name__}: {redact_text(str(err), url)}",
+        where=redact_url(url),
+        fix="check the URL and the runner's credentials.",
+    )
 
 
 def _remove(path: str) -> None:

@@ -25,7 +25,9 @@ import socket
 import socketserver
 import sys
 import threading
+import time
 import urllib.parse
+from collections.abc import Iterator
 from types import TracebackType
 from typing import Any
 
@@ -202,7 +204,12 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def _serve(self, *, head_only: bool) -> None:
         url_path = self._url_path()
-        self.server.owner._record(self.command, url_path)
+        owner = self.server.owner
+        owner._record(self.command, url_path)
+        with owner._in_flight():
+            self._serve_path(url_path, head_only=head_only)
+
+    def _serve_path(self, url_path: str, *, head_only: bool) -> None:
         path, status = self._resolve(url_path)
         # Subclasses (recipes_core.testing.faults) may answer instead, to inject failures.
         if self.server.owner.intercept(self, url_path, path, head_only=head_only):
@@ -287,7 +294,10 @@ class ArchiveServer:
     ``requests`` is the log of ``(method, path)`` pairs, ``path`` being the percent-decoded URL
     path without the query string, appended under a lock by the handler threads. It is kept
     across :meth:`stop` so tests can assert after the server is gone; clear it with
-    ``server.requests.clear()``.
+    ``server.requests.clear()``. :meth:`times` gives the ``time.monotonic()`` at which requests
+    arrived, for tests of waits such as ``Retry-After``.
+    ``peak_concurrent`` is the most GET/HEAD requests ever being answered at the same moment
+    (from any client process), for tests of connection limits.
     """
 
     def __init__(
@@ -300,6 +310,9 @@ class ArchiveServer:
         self.host = host
         self.port = port
         self.requests: list[tuple[str, str]] = []
+        self._times: list[tuple[float, str, str]] = []
+        self.concurrent = 0
+        self.peak_concurrent = 0
         self._lock = threading.Lock()
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -394,6 +407,27 @@ class ArchiveServer:
     def _record(self, method: str, path: str) -> None:
         with self._lock:
             self.requests.append((method, path))
+            self._times.append((time.monotonic(), method, path))
+
+    @contextlib.contextmanager
+    def _in_flight(self) -> Iterator[None]:
+        with self._lock:
+            self.concurrent += 1
+            self.peak_concurrent = max(self.peak_concurrent, self.concurrent)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.concurrent -= 1
+
+    def times(self, path_suffix: str, method: str | None = "GET") -> list[float]:
+        """Arrival times (``time.monotonic()``) of the logged requests :meth:`count` counts."""
+        with self._lock:
+            log = list(self._times)
+        return [
+            t for t, m, p in log
+            if p.endswith(path_suffix) and (method is None or m == method.upper())
+        ]
 
     def count(self, path_suffix: str, method: str | None = "GET") -> int:
         """How many logged requests had a path ending in ``path_suffix`` and this ``method``.

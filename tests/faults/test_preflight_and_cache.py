@@ -169,3 +169,20 @@ def test_preflight_falls_back_to_a_ranged_get_when_head_is_refused(served):
     report = preflight(_plan(recipe), AccessPolicy(**LOOPBACK))
     assert report.missing == [] and len(report.failed) == 1
     assert "demo_20200104.nc: HTTP 403" in report.failed[0]
+
+
+def test_preflight_uses_the_runner_profiles_access_settings(tmp_path, served):
+    """`arco preflight --runner P` checks what a bake on P may read: here P allows the loopback
+    test server over plain http; the default profile refuses plain http, naming URL and fix."""
+    server, recipe = served
+    refused = runner.invoke(app, ["preflight", str(recipe), "--allow-private-hosts"])
+    output = " ".join(refused.output.split())
+    assert refused.exit_code == 1 and "plain http is not allowed" in output
+    assert f"{server.url}/demo_20200101.nc" in output and "--allow-http" in output
+    assert server.requests == []  # refused before any request
+    profile = tmp_path / "trusted.yaml"
+    profile.write_text("name: trusted\nengine: direct\n"
+                       "access: {allow_http: true, allow_private_hosts: true}\n")
+    ok = runner.invoke(app, ["preflight", str(recipe), "--runner", str(profile)])
+    assert ok.exit_code == 0 and "all 6 sources exist" in ok.output, ok.output
+    assert server.count("demo_20200106.nc", "HEAD") == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import xarray as xr
@@ -117,3 +118,66 @@ def test_workers_without_a_shared_cache_restage_pinned_bytes(s3, tmp_path, write
     result = bake_file(write_recipe(recipe), allow_local=False)
     assert sorted(seen) == [(0,), (1,), (2,)]
     xr.testing.assert_identical(xr.open_zarr(result.store).load(), archive_oracle(files))
+
+
+def _bucket_with(name: str, data: bytes):
+    import fsspec
+
+    fs = fsspec.filesystem("s3", skip_instance_cache=True)
+    fs.mkdir(name)
+    fs.pipe(f"{name}/a.nc", data)
+    return fs
+
+
+def test_s3_staging_records_the_etag_and_reuses_an_unchanged_object(s3, tmp_path):
+    import hashlib
+
+    from recipes_core.storage import AccessPolicy, Stager
+
+    fs = _bucket_with("versions", b"first version of the file")
+    url = "s3://versions/a.nc"
+    etag = fs.info("versions/a.nc")["ETag"]
+    stager = Stager(str(tmp_path / "cache"), AccessPolicy())
+    first = stager.stage(url)
+    assert (first.etag, first.size, first.cached) == (etag, 25, False)
+    assert first.sha256 == hashlib.sha256(b"first version of the file").hexdigest()
+    again = stager.stage(url)  # same ETag and size: the cached copy, re-hashed, no new record
+    assert again.cached and again.path == first.path
+    assert [r["etag"] for r in stager.history(url)] == [etag]
+
+    fs.pipe("versions/a.nc", b"the provider re-published it")  # new bytes, new ETag
+    changed = stager.stage(url)
+    assert not changed.cached and changed.sha256 != first.sha256
+    records = stager.history(url)
+    assert [r["sha256"] for r in records] == [first.sha256, changed.sha256]
+    assert records[-1]["etag"] == fs.info("versions/a.nc")["ETag"] != etag
+    assert records[-1]["size"] == 28 and records[-1]["last_modified"]
+    assert Path(first.path).read_bytes() == b"first version of the file"  # the old one stays
+
+
+def test_an_s3_read_shorter_than_the_object_metadata_fails_loudly(s3, tmp_path, monkeypatch):
+    """The object store announces more bytes than the read returned (an object replaced or cut
+    mid-read): the staging fails naming the URL and keeps nothing."""
+    import s3fs
+
+    from recipes_core.errors import ChecksumError
+    from recipes_core.storage import AccessPolicy, Stager, StagingCache
+
+    _bucket_with("short", b"0123456789")
+    real_info = s3fs.S3FileSystem.info
+    calls = []
+
+    def announces_more(self, path, **kwargs):
+        info = dict(real_info(self, path, **kwargs))
+        calls.append(path)
+        if len(calls) == 1:  # the stager's look at the metadata, before it reads
+            info["size"] += 5
+        return info
+
+    monkeypatch.setattr(s3fs.S3FileSystem, "info", announces_more)
+    with pytest.raises(ChecksumError) as info:
+        Stager(str(tmp_path / "cache"), AccessPolicy()).stage("s3://short/a.nc")
+    message = str(info.value)
+    assert "s3://short/a.nc" in message and "got 10 bytes" in message and "announces 15" in message
+    assert not list(StagingCache(tmp_path / "cache").object_files())
+    assert not list((tmp_path / "cache" / "tmp").iterdir())

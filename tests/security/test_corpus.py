@@ -2,15 +2,22 @@
 
 Each file in ``recipes/`` goes through the real entry points, `lint_file(untrusted=True)` and
 load + compile + `bake` under the untrusted policy, while sockets, DNS, HTTP, staging and file
-opens outside the recipe folder are booby-trapped: touching any of them fails the test.
+opens are booby-trapped: touching any of them fails the test. The only files that may be read
+are the recipe under test and the Python installation (``sys.prefix``, site-packages); every
+way to open a file is trapped (``open``/``io.open``, ``os.open``, ``pathlib.Path.open``,
+``read_text``, ``read_bytes``), and nothing may be opened for writing.
 """
 
 from __future__ import annotations
 
 import builtins
+import io
 import os
+import pathlib
+import site
 import socket
 import sys
+import sysconfig
 from pathlib import Path
 
 import pytest
@@ -19,7 +26,7 @@ import yaml
 
 # Imported up front so the lazy imports inside bake() open no file while the traps are set.
 import recipes_core.pipeline
-import recipes_core.runners.engines
+import recipes_core.runners.engines  # noqa: F401
 from recipes_core.bake import bake
 from recipes_core.lint import UNTRUSTED_POLICY, lint_file
 from recipes_core.plan import compile_recipe
@@ -32,10 +39,13 @@ from recipes_core.testing.faults import FaultServer, Redirect
 RECIPES = Path(__file__).parent / "recipes"
 CASES: dict[str, dict[str, str]] = yaml.safe_load((RECIPES / "cases.yaml").read_text())
 PLAIN = sorted(name for name, case in CASES.items() if "needs" not in case)
-_ALLOWED_READS = tuple(
+# The Python installation: lazy imports and libraries' data files (timezones, certificates).
+_ALLOWED_READS = tuple(sorted({
     os.path.realpath(p)
-    for p in {sys.prefix, sys.base_prefix, str(RECIPES), str(Path(recipes_core.__file__).parent)}
-)
+    for p in (sys.prefix, sys.base_prefix, sysconfig.get_paths()["purelib"],
+              sysconfig.get_paths()["platlib"], *site.getsitepackages())
+}))
+_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
 def test_the_corpus_is_complete():
@@ -50,8 +60,19 @@ class Traps:
     def __init__(self, monkeypatch: pytest.MonkeyPatch, resolver=None,
                  readable: tuple[str, ...] = ()) -> None:
         self.calls: list[str] = []
-        real_open = builtins.open
-        allowed = _ALLOWED_READS + tuple(os.path.realpath(p) for p in readable)
+        real_open, real_os_open = io.open, os.open
+        files = {os.path.realpath(p) for p in readable}  # the recipe under test, exactly
+
+        def may_read(file) -> bool:
+            if isinstance(file, int):
+                return False  # a descriptor: something was opened already
+            path = os.path.realpath(os.fspath(file))
+            return path in files or any(path.startswith(root + os.sep) or path == root
+                                        for root in _ALLOWED_READS)
+
+        def refuse(call: str, file) -> None:
+            self.calls.append(call)
+            raise AssertionError(f"file access before the refusal: {call} of {file!r}")
 
         def trap(what):
             def fail(*args, **kwargs):
@@ -61,11 +82,25 @@ class Traps:
             return fail
 
         def guarded_open(file, mode="r", *args, **kwargs):
-            path = os.path.realpath(os.fspath(file)) if not isinstance(file, int) else ""
-            if "r" in mode and "+" not in mode and path.startswith(allowed):
+            if "r" in mode and "+" not in mode and may_read(file):
                 return real_open(file, mode, *args, **kwargs)
-            self.calls.append(f"open({file!r}, {mode!r})")
-            raise AssertionError(f"file access before the refusal: {file}")
+            refuse(f"open({file!r}, {mode!r})", file)
+
+        def guarded_os_open(path, flags, *args, **kwargs):
+            if not flags & _WRITE_FLAGS and kwargs.get("dir_fd") is None and may_read(path):
+                return real_os_open(path, flags, *args, **kwargs)
+            refuse(f"os.open({path!r}, {flags:#o})", path)
+
+        def guarded_path(name):
+            real = getattr(pathlib.Path, name)
+
+            def method(self, *args, **kwargs):
+                mode = (args[0] if args else kwargs.get("mode", "r")) if name == "open" else "r"
+                if "r" in mode and "+" not in mode and may_read(self):
+                    return real(self, *args, **kwargs)
+                refuse(f"Path.{name}({str(self)!r})", self)
+
+            return method
 
         monkeypatch.setattr(socket.socket, "connect", trap("socket.connect"))
         monkeypatch.setattr(socket, "create_connection", trap("socket.create_connection"))
@@ -74,6 +109,34 @@ class Traps:
         monkeypatch.setattr(requests.Session, "request", trap("requests.Session.request"))
         monkeypatch.setattr(Stager, "stage", trap("Stager.stage"))
         monkeypatch.setattr(builtins, "open", guarded_open)
+        monkeypatch.setattr(io, "open", guarded_open)
+        monkeypatch.setattr(os, "open", guarded_os_open)
+        for name in ("open", "read_text", "read_bytes"):
+            monkeypatch.setattr(pathlib.Path, name, guarded_path(name))
+
+
+def test_the_traps_catch_every_way_to_open_a_file(tmp_path, monkeypatch):
+    secret = tmp_path / "secret.txt"
+    secret.write_text("not for recipes")
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("id: x\n")
+    traps = Traps(monkeypatch, readable=(str(recipe),))
+    attempts = {
+        "open": lambda: open(secret),  # noqa: SIM115
+        "io.open": lambda: io.open(secret, "rb"),  # noqa: SIM115, UP020
+        "os.open": lambda: os.open(secret, os.O_RDONLY),
+        "Path.open": lambda: secret.open(),
+        "Path.read_text": secret.read_text,
+        "Path.read_bytes": secret.read_bytes,
+        "a write beside the recipe": lambda: open(recipe, "a"),  # noqa: SIM115
+        "os.open for writing": lambda: os.open(tmp_path / "new", os.O_WRONLY | os.O_CREAT),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(AssertionError, match="file access before the refusal"):
+            attempt()
+        assert len(traps.calls) == list(attempts).index(what) + 1, what
+    assert recipe.read_text() == "id: x\n"  # the recipe under test stays readable
+    assert Path(yaml.__file__).read_bytes()  # and so does the Python installation
 
 
 def _bake(path: Path, tmp_path: Path, policy: AccessPolicy) -> None:
@@ -92,7 +155,7 @@ def _lint_problems(path: Path) -> str:
 def test_refused_before_any_io(name, tmp_path, monkeypatch):
     case = CASES[name]
     path = RECIPES / name
-    traps = Traps(monkeypatch)
+    traps = Traps(monkeypatch, readable=(str(path),))
 
     problems = _lint_problems(path)
     assert case.get("lint_message", case["message"]) in problems
@@ -117,7 +180,7 @@ def test_name_resolving_to_loopback_is_refused_before_connecting(tmp_path, monke
             raise AssertionError(f"unexpected lookup of {host}")
         return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", ("127.0.0.1", port or 443))]
 
-    traps = Traps(monkeypatch, resolver=fake_resolver)
+    traps = Traps(monkeypatch, resolver=fake_resolver, readable=(str(RECIPES / name),))
     assert lint_file(RECIPES / name, untrusted=True).ok  # nothing lint can see without DNS
     with pytest.raises(Exception) as info:
         _bake(RECIPES / name, tmp_path, UNTRUSTED_POLICY)

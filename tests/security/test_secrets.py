@@ -75,3 +75,43 @@ def test_no_secret_in_output_logs_or_files(tmp_path, write_recipe, monkeypatch, 
         assert _scrape(root) == [], "a secret was written to disk"
     written = {p.name for root in (target, cache) for p in root.rglob("*") if p.is_file()}
     assert {"bake.json", "sources.json", "manifest.jsonl"} <= written
+
+
+PROFILE_SECRET = "SECRETPROFILE789"
+IMAGE = "registry.example.org/arco:1"
+
+
+def test_no_secret_from_the_runner_profile_or_pipeline_args(tmp_path, write_recipe, caplog,
+                                                             capfd):
+    """Pipeline options carry what the operator set (`--set`): here an image reference with a
+    query token. The bake runs (Beam's portable runner, embedded, so the option really reaches a
+    Beam job and the provenance that records the options) and nothing it prints, logs or writes
+    shows the token."""
+    caplog.set_level(logging.DEBUG)
+    make_daily_archive(tmp_path / "archive", days=2, ny=4, nx=8)
+    target, cache = tmp_path / "target", tmp_path / "cache"
+    profile = tmp_path / "portable.yaml"
+    profile.write_text(
+        "name: portable\nengine: flink\n"
+        "flink: {job_endpoint: embed, environment_type: LOOPBACK}\n"
+        "access: {allow_http: true, allow_private_hosts: true}\n")
+    with ArchiveServer(tmp_path / "archive") as server:
+        recipe = write_recipe(recipe_dict(
+            server.url + "/demo_{time:%Y%m%d}.nc",
+            {"time": {"start": "2020-01-01", "end": "2020-01-02", "freq": "D"}}))
+        result = CliRunner().invoke(app, [
+            "bake", str(recipe), "--runner", str(profile), "--target", str(target),
+            "--cache", str(cache), "--no-progress",
+            "--set", f"flink.sdk_container_image={IMAGE}?token={PROFILE_SECRET}"])
+    assert result.exit_code == 0, result.output
+    assert server.count("demo_20200102.nc") == 1
+    captured = capfd.readouterr()
+    for text in (result.output, caplog.text, captured.out, captured.err):
+        assert PROFILE_SECRET not in text
+    leaks = [str(p) for root in (target, cache) for p in root.rglob("*")
+             if p.is_file() and PROFILE_SECRET.encode() in p.read_bytes()]
+    assert leaks == [], "a secret from the profile was written to disk"
+    written = {p.name for p in target.rglob("*") if p.is_file()}
+    assert {"bake.json", "provenance.json"} <= written
+    provenance = next(target.rglob("provenance.json")).read_text()
+    assert f"--sdk_container_image={IMAGE}?token=***" in provenance  # recorded, redacted
