@@ -41,7 +41,9 @@ def store_problems(store: str) -> list[str]:
     return problems
 
 
-def complete_detached(plan: Any, target_root: str) -> tuple[Any, dict[str, Any]]:
+def complete_detached(plan: Any, target_root: str,
+                      storage_options: dict[str, Any] | None = None,
+                      ) -> tuple[Any, dict[str, Any]]:
     """Mark the detached bake of ``plan`` under ``target_root`` complete and publish it."""
     from recipes_core.bake import _now, choose_version, read_state, store_path, write_state
     from recipes_core.stac import publish
@@ -73,24 +75,32 @@ def complete_detached(plan: Any, target_root: str) -> tuple[Any, dict[str, Any]]
         state.update(status="complete", ended=_now(), completed_by="arco publish")
         write_state(version_dir, state)
     published = publish(plan, root, version, version_dir, store, state,
-                        pipeline_args=job.get("pipeline_args", ()))
+                        pipeline_args=job.get("pipeline_args", ()),
+                        storage_options=storage_options)
     return published, state
 
 
 @app.command()
 def publish(
     recipe: Annotated[Path, typer.Argument(help="The recipe of the detached bake.")],
-    target: Annotated[Path, typer.Option("--target", "-t", help="The bake's target root.")],
+    target: Annotated[str, typer.Option(
+        "--target", "-t", help="The bake's target root (a folder or an object-store URL).")],
     prune: Annotated[int | None, typer.Option(
         help="The --prune of the bake, if it had one (it changes the plan).")] = None,
+    runner: Annotated[str, typer.Option(
+        help="The bake's runner profile: its catalog_storage_options go into the catalogue.",
+    )] = "direct",
 ) -> None:
     """Complete a bake submitted with --detach once its job is done, and publish it."""
 
     def action() -> None:
+        from recipes_core.runners import load_profile
+
         plan = _load_plan(recipe)
-        if prune:
+        if prune is not None:
             plan = plan.prune(prune)
-        published, state = complete_detached(plan, str(target))
+        profile = load_profile(runner)
+        published, state = complete_detached(plan, target, profile.catalog_storage_options)
         out.print(escape(f"published {plan.id} v{state['version']} (bake complete)"))
         if published is not None:
             out.print(escape(f"catalogue: {published.catalog}"), soft_wrap=True)
