@@ -65,11 +65,13 @@ def _extent(field: xr.DataArray, lat: xr.DataArray | None = None) -> tuple[list[
 
 def thumbnail_figure(ds: xr.Dataset, name: str, axes: Axes) -> Any:
     """The thumbnail as a matplotlib Figure: the map, and a colour bar labelled with the
-    variable's name and units. The caller closes it (``plt.close(fig)``)."""
-    import matplotlib
+    variable's name and units.
 
-    matplotlib.use("Agg")  # no display on bakeries; set before pyplot is imported
-    import matplotlib.pyplot as plt
+    A plain Figure on the Agg canvas, not pyplot: no backend to pick (a notebook's stays as it
+    was), no global figure registry to clean up, and pyplot's import is not paid for.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
 
     field, caption = _slice(ds, name, axes)
     values = np.asarray(field.values, dtype=float)
@@ -78,41 +80,34 @@ def thumbnail_figure(ds: xr.Dataset, name: str, axes: Axes) -> Any:
     units = str(ds[name].attrs.get("units", "")).strip()
     long_name = str(ds[name].attrs.get("long_name", name))
 
-    fig, ax = plt.subplots(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
-    try:
-        finite = values[np.isfinite(values)]
-        vmin, vmax = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
-        image = ax.imshow(
-            np.ma.masked_invalid(values),
-            origin=origin,
-            extent=extent,
-            aspect="auto" if extent is None else "equal",
-            cmap="viridis",
-            vmin=vmin,
-            vmax=vmax,
-            interpolation="nearest",
-        )
-        ax.set_facecolor("#d9d9d9")  # missing values (land, for an ocean field) in grey
-        colorbar = fig.colorbar(image, ax=ax, shrink=0.9, extend="both")
-        colorbar.set_label(f"{name} [{units}]" if units else name)
-        ydim, xdim = (str(d) for d in field.dims)
-        ax.set_xlabel(xdim)
-        ax.set_ylabel(ydim)
-        ax.set_title(f"{long_name}\n{caption}" if caption else long_name, fontsize=9)
-    except BaseException:
-        plt.close(fig)
-        raise
+    fig = Figure(figsize=(WIDTH_IN, HEIGHT_IN), dpi=DPI, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    finite = values[np.isfinite(values)]
+    vmin, vmax = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+    image = ax.imshow(
+        np.ma.masked_invalid(values),
+        origin=origin,
+        extent=extent,
+        aspect="auto" if extent is None else "equal",
+        cmap="viridis",
+        vmin=vmin,
+        vmax=vmax,
+        interpolation="nearest",
+    )
+    ax.set_facecolor("#d9d9d9")  # missing values (land, for an ocean field) in grey
+    colorbar = fig.colorbar(image, ax=ax, shrink=0.9, extend="both")
+    colorbar.set_label(f"{name} [{units}]" if units else name)
+    ydim, xdim = (str(d) for d in field.dims)
+    ax.set_xlabel(xdim)
+    ax.set_ylabel(ydim)
+    ax.set_title(f"{long_name}\n{caption}" if caption else long_name, fontsize=9)
     return fig
 
 
 def render_thumbnail(ds: xr.Dataset, name: str, axes: Axes, path: str | os.PathLike[str]) -> Path:
     """Draw ``name`` into ``path`` (PNG) and return the path."""
-    import matplotlib.pyplot as plt
-
     fig = thumbnail_figure(ds, name, axes)
-    try:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, format="png")
-    finally:
-        plt.close(fig)
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png")
     return Path(path)

@@ -55,23 +55,19 @@ def test_the_thumbnail_has_a_labelled_colour_bar(tmp_path):
     """Drawn through the same function as the PNG: a map and a colour bar that names the
     variable and its units, with the map's axes labelled by their dimensions."""
     import matplotlib.image
-    import matplotlib.pyplot as plt
 
     from recipes_core.stac.thumbnail import thumbnail_figure
 
     ds = north_bright(np.arange(85.0, -90, -10))
     fig = thumbnail_figure(ds, "v", find_axes(ds))
-    try:
-        assert len(fig.axes) == 2
-        themap, bar = fig.axes
-        assert (themap.get_xlabel(), themap.get_ylabel()) == ("lon", "lat")
-        assert bar.get_ylabel() == "v [K]"  # a vertical colour bar's label
-        assert "north is bright" in themap.get_title()
-        assert "time=2020-01-01" in themap.get_title()
-        fig.savefig(tmp_path / "t.png", format="png")  # as render_thumbnail does; lays it out
-        bar_box, map_box = bar.get_position(), themap.get_position()
-    finally:
-        plt.close(fig)
+    assert len(fig.axes) == 2
+    themap, bar = fig.axes
+    assert (themap.get_xlabel(), themap.get_ylabel()) == ("lon", "lat")
+    assert bar.get_ylabel() == "v [K]"  # a vertical colour bar's label
+    assert "north is bright" in themap.get_title()
+    assert "time=2020-01-01" in themap.get_title()
+    fig.savefig(tmp_path / "t.png", format="png")  # as render_thumbnail does; lays it out
+    bar_box, map_box = bar.get_position(), themap.get_position()
     # In the PNG: the bar is right of the map, and its middle column runs through the colours.
     assert bar_box.x0 > map_box.x1
     image = matplotlib.image.imread(tmp_path / "t.png")
