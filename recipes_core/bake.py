@@ -237,7 +237,8 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
                     progress_dir=progress_dir, bake_id=uuid.uuid4().hex, pins=pins,
                     survey_key=secrets.token_hex(32),
                     survey_sample=None if full_schema_check else sample_keys(plan),
-                    max_task_bytes=int(profile.max_task_memory))
+                    max_task_bytes=int(profile.max_task_memory),
+                    write_threads=profile.write_threads)
     result = BakeResult(store=store, version=version, plan_hash=plan.hash, seconds=0.0,
                         bytes_written=0, sources=plan.nsources, engine=profile.engine,
                         dashboard=session.dashboard)

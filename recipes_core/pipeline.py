@@ -49,9 +49,8 @@ from recipes_core.target import (
 from recipes_core.tasks import CopyTask, Staging, WriteTask, plan_staging, plan_write_tasks
 from recipes_core.writer import (
     BackgroundWrites,
-    BufferPool,
+    UnitWrite,
     UnitWriter,
-    default_write_threads,
     fill_write_task,
     run_copy_task,
 )
@@ -77,7 +76,7 @@ class BakeSpec:
     pins: Pins | None = None  # inline + sha256_manifest pins, loaded by the driver before fetching
     max_task_bytes: int = DEFAULT_TASK_BYTES  # memory bound of one write task's buffers
     survey_sample: frozenset[SourceKey] | None = None  # sources opened to plan; None: all
-    write_threads: int = 0  # threads per worker that encode and store units; 0: automatic
+    write_threads: int = 1  # background threads per worker that store units; 0: none
 
     def pin_for(self, url: str) -> str | None:
         if self.pins is not None:
@@ -368,7 +367,7 @@ class _StoreFn(_DoFn):
         """The writer of the target (0) or of intermediate store ``store``."""
         if store not in self.writers:
             path = self.spec.store if store == 0 else intermediate_store(self.spec.store, store)
-            self.writers[store] = UnitWriter(path, BufferPool(self.spec.max_task_bytes))
+            self.writers[store] = UnitWriter(path)
         return self.writers[store]
 
     def count(self, store: int, units: int, nbytes: int) -> int:
@@ -399,17 +398,19 @@ class WriteFn(_StoreFn):
 
     def setup(self) -> None:
         super().setup()
-        self.background = BackgroundWrites(self.spec.write_threads or default_write_threads(),
-                                           self.spec.max_task_bytes)
+        # Units waiting for the background writer: a quarter of the task bound, on top of
+        # the task being read (with write_threads 0 the task's own thread writes them).
+        self.background = (BackgroundWrites(self.spec.write_threads,
+                                            self.spec.max_task_bytes // 4)
+                           if self.spec.write_threads > 0 else None)
 
     def teardown(self) -> None:
-        background = getattr(self, "background", None)
-        if background is not None:
-            background.close()
+        if getattr(self, "background", None) is not None:
+            self.background.close()
 
     def start_bundle(self) -> None:
-        if self.background.busy:  # left over from a bundle that failed: start afresh
-            self.background.close()
+        if self.background is not None and self.background.busy:
+            self.background.close()  # left over from a bundle that failed: start afresh
             self.setup()
 
     def local_path(self, key: SourceKey, staged: StagedSource) -> str:
@@ -421,29 +422,31 @@ class WriteFn(_StoreFn):
         return self.stager.stage(self.spec.plan.pattern.url(key), staged.sha256).path
 
     def _count_written(self, done: Iterator[tuple[object, int]]) -> None:
-        for tag, nbytes in done:
-            store, write = tag  # type: ignore[misc]
-            self.writer(store).pool.give(write.data)
-            self.count(store, 1, nbytes)
+        for store, nbytes in done:
+            self.count(int(store), 1, nbytes)  # type: ignore[call-overload]
+
+    def _write(self, write: UnitWrite, store: int) -> None:
+        if self.background is None:
+            self.count(store, 1, write())
+        else:
+            self._count_written(self.background.submit(write, store))
 
     def process(self, task: WriteTask, prepared: Prepared | None = None) -> Iterator[int]:
         prepared = prepared or self.prepared
         assert prepared is not None
-        writes = fill_write_task(task, self.spec.plan, prepared.template, prepared.staged,
-                                 self.writer(task.store), prepared.positions, self.local_path)
-        if os.environ.get("ARCO_SYNC_WRITES"):
-            for write in writes:
-                write()
-                self._count_written(iter([((task.store, write), write.nbytes)]))
-            yield sum(w.nbytes for w in writes) if task.store == 0 else 0
-            return
-        for write in writes:
-            self._count_written(self.background.submit(write, (task.store, write)))
-        self._count_written(self.background.finished())
-        yield sum(w.nbytes for w in writes) if task.store == 0 else 0
+        nbytes = 0
+        for write in fill_write_task(task, self.spec.plan, prepared.template, prepared.staged,
+                                     self.writer(task.store), prepared.positions,
+                                     self.local_path):
+            nbytes += write.nbytes
+            self._write(write, task.store)
+        if self.background is not None:
+            self._count_written(self.background.finished())
+        yield nbytes if task.store == 0 else 0
 
     def finish_bundle(self) -> None:
-        self._count_written(self.background.finished(wait=True))
+        if self.background is not None:
+            self._count_written(self.background.finished(wait=True))
         super().finish_bundle()
 
 

@@ -8,7 +8,7 @@ unit whole. A unit not covered exactly once is a planning bug and fails loudly.
 
 from __future__ import annotations
 
-import os
+import contextlib
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -31,9 +31,8 @@ from recipes_core.tasks import CopyTask, WriteTask
 class UnitWriter:
     """Writes whole write units into a prepared store; keeps its arrays open between calls."""
 
-    def __init__(self, store: str, pool: BufferPool | None = None) -> None:
+    def __init__(self, store: str) -> None:
         self.store = store
-        self.pool = pool or BufferPool()
         self._arrays: dict[str, zarr.Array] = {}
 
     def array(self, name: str) -> zarr.Array:
@@ -53,11 +52,9 @@ def write_unit_shape(array: zarr.Array) -> tuple[int, ...]:
 class _Buffers:
     """The write units of one variable inside a task's box, filled piece by piece."""
 
-    def __init__(self, var: VariableSchema, array: zarr.Array, task: WriteTask,
-                 pool: BufferPool) -> None:
+    def __init__(self, var: VariableSchema, array: zarr.Array, task: WriteTask) -> None:
         self.var = var
         self.array = array
-        self.pool = pool
         self.grid = ChunkGrid(tuple(array.shape), write_unit_shape(array))
         self.box = tuple(task.bounds(d, s) for d, s in zip(var.dims, var.shape, strict=True))
         self.units: dict[tuple[int, ...], np.ndarray] = {}
@@ -66,7 +63,7 @@ class _Buffers:
     def _unit(self, index: tuple[int, ...]) -> np.ndarray:
         unit = self.units.get(index)
         if unit is None:
-            unit = self.pool.take(self.grid.chunk_shape(index), self.array.dtype)
+            unit = np.empty(self.grid.chunk_shape(index), dtype=self.array.dtype)
             self.units[index] = unit
             self.filled[index] = 0
         return unit
@@ -96,8 +93,15 @@ class _Buffers:
                 return
             self.filled[piece.chunk] += unit[piece.within].size
 
+    def full_units(self) -> Iterator[UnitWrite]:
+        """The units filled completely, each handed out once (and forgotten here)."""
+        for index in [i for i, unit in self.units.items() if self.filled[i] == unit.size]:
+            unit = self.units.pop(index)
+            del self.filled[index]
+            yield UnitWrite(self.array, self.grid.region(index), unit)
+
     def writes(self) -> Iterator[UnitWrite]:
-        """One write per unit, each checked to be covered exactly once first."""
+        """One write per unit still held, each checked to be covered exactly once first."""
         for index, unit in self.units.items():
             if self.filled[index] != unit.size:
                 raise TargetError(
@@ -106,33 +110,6 @@ class _Buffers:
                         self.array, "store_path") else self.var.name,
                     fix="this is a planning bug; please report it with the recipe.")
             yield UnitWrite(self.array, self.grid.region(index), unit)
-
-
-class BufferPool:
-    """Unit buffers handed back once written, for the next task to fill.
-
-    A fresh buffer costs a page fault per 4 KiB on first touch, about as much as filling it;
-    a worker writing thousands of equal units reuses a few. At most ``max_bytes`` are kept.
-    """
-
-    def __init__(self, max_bytes: int = 0) -> None:
-        self.max_bytes = max_bytes
-        self._free: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
-        self._bytes = 0
-
-    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        free = self._free.get((shape, np.dtype(dtype).str))
-        if free:
-            buffer = free.pop()
-            self._bytes -= buffer.nbytes
-            return buffer
-        return np.empty(shape, dtype=dtype)
-
-    def give(self, buffer: np.ndarray) -> None:
-        if self._bytes + buffer.nbytes > self.max_bytes or not buffer.flags.owndata:
-            return
-        self._free.setdefault((buffer.shape, buffer.dtype.str), []).append(buffer)
-        self._bytes += buffer.nbytes
 
 
 @dataclass(frozen=True, eq=False)
@@ -152,12 +129,6 @@ class UnitWrite:
         return self.nbytes
 
 
-def default_write_threads() -> int:
-    """Threads that encode and store units while the next task reads: the codecs and file
-    writes release the GIL, so one process keeps every core busy."""
-    return int(os.environ.get("ARCO_WRITE_THREADS", 0)) or max(1, min(4, os.cpu_count() or 1))
-
-
 class BackgroundWrites:
     """Encode and store write units on a few threads, in order, with bounded memory.
 
@@ -169,6 +140,8 @@ class BackgroundWrites:
     """
 
     def __init__(self, threads: int, max_bytes: int) -> None:
+        # One thread is enough on two cores: the codecs run on zarr's own pool, and this one
+        # mostly hands chunks to it; more threads only hold more chunks in memory at once.
         self.max_bytes = max(1, max_bytes)
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads),
                                         thread_name_prefix="arco-write")
@@ -215,40 +188,62 @@ def run_write_task(task: WriteTask, plan: Plan, template: Template,
                    local_path: Callable[[SourceKey, StagedSource], str] | None = None,
                    ) -> tuple[int, int]:
     """Do one task, writing on this thread; return (units written, bytes written)."""
-    writes = fill_write_task(task, plan, template, staged, writer, positions, local_path)
+    writes = list(fill_write_task(task, plan, template, staged, writer, positions, local_path))
     return len(writes), sum(write() for write in writes)
+
+
+MAX_OPEN_SOURCES = 64  # a task with more sources reads them one after another
 
 
 def fill_write_task(task: WriteTask, plan: Plan, template: Template,
                     staged: Mapping[SourceKey, StagedSource], writer: UnitWriter,
                     positions: Mapping[str, int],
                     local_path: Callable[[SourceKey, StagedSource], str] | None = None,
-                    ) -> list[UnitWrite]:
-    """Read the task's slices of its sources into whole write units, ready to be written.
+                    ) -> Iterator[UnitWrite]:
+    """Read the task's slices of its sources into whole write units; yield each unit as soon
+    as it is full, so it can be encoded and stored while the rest of the task is read.
 
-    ``local_path`` finds a staged source on this worker (re-staging it, checked against the
-    recorded sha256, when the worker that staged it was another machine).
+    With few enough sources, all of them are opened (and checked against the template) first
+    and read variable by variable: the first variable's units are then full, and on their way
+    to the store, after a third of the reading, and at most one variable's units are being
+    filled at a time. ``local_path`` finds a staged source on this worker (re-staging it,
+    checked against the recorded sha256, when the worker that staged it was another machine).
     """
-    buffers = {name: _Buffers(template.variables[name], writer.array(name), task, writer.pool)
-               for name in task.variables}
-    for key in task.sources:
+    buffers = [_Buffers(template.variables[name], writer.array(name), task)
+               for name in task.variables]
+
+    def opened(stack: contextlib.ExitStack, key: SourceKey) -> SourceReader:
         source = staged[key]
         path = local_path(key, source) if local_path else source.path
-        with open_for_writing(plan, key, path, source.url, template) as reader:
-            check_source(reader.sizes, reader.index_values(), template, key, positions,
-                         source.url)
-            for name, buffer in buffers.items():
-                if not reader.has(name):
-                    continue  # another merge key holds it
-                var = buffer.var
-                region = template.region_of(var, key, positions)
-                inside = _intersect(region, buffer.box)
-                if inside is None:
-                    continue
-                local = tuple(slice(lo - r0, hi - r0)
-                              for (lo, hi), (r0, _r1) in zip(inside, region, strict=True))
-                buffer.read(inside, local, reader)
-    return [write for b in buffers.values() for write in b.writes()]
+        reader = stack.enter_context(open_for_writing(plan, key, path, source.url, template))
+        check_source(reader.sizes, reader.index_values(), template, key, positions, source.url)
+        return reader
+
+    def read(buffer: _Buffers, key: SourceKey, reader: SourceReader) -> Iterator[UnitWrite]:
+        if not reader.has(buffer.var.name):
+            return  # another merge key holds it
+        region = template.region_of(buffer.var, key, positions)
+        inside = _intersect(region, buffer.box)
+        if inside is not None:
+            local = tuple(slice(lo - r0, hi - r0)
+                          for (lo, hi), (r0, _r1) in zip(inside, region, strict=True))
+            buffer.read(inside, local, reader)
+            yield from buffer.full_units()
+
+    if len(buffers) > 1 and len(task.sources) <= MAX_OPEN_SOURCES:
+        with contextlib.ExitStack() as stack:
+            readers = [(key, opened(stack, key)) for key in task.sources]
+            for buffer in buffers:
+                for key, reader in readers:
+                    yield from read(buffer, key, reader)
+    else:
+        for key in task.sources:
+            with contextlib.ExitStack() as stack:
+                reader = opened(stack, key)
+                for buffer in buffers:
+                    yield from read(buffer, key, reader)
+    for buffer in buffers:
+        yield from buffer.writes()  # none left unless the plan missed a piece: that raises
 
 
 def run_copy_task(task: CopyTask, template: Template, source: UnitWriter,

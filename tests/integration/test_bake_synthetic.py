@@ -71,3 +71,41 @@ def test_transforms_are_applied(tmp_path, write_recipe, bake_file):
     assert baked.attrs["title"] == "renamed" and "history" not in baked.attrs
     assert baked.air_temperature.attrs["comment"] == "baked"
     assert baked.air_temperature.dtype == "float64"
+
+
+def _chunk_bytes(store: str) -> dict[str, bytes]:
+    from pathlib import Path
+
+    root = Path(store)
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
+            if p.is_file() and "/c/" in f"/{p.relative_to(root).as_posix()}"}
+
+
+def test_write_threads_change_nothing_but_speed(tmp_path, write_recipe):
+    """Units written on the task's own thread (0) or by background threads give the same
+    chunks, byte for byte, and every chunk exists."""
+    from recipes_core.bake import bake
+    from recipes_core.plan import compile_recipe
+    from recipes_core.recipe_io import load_recipe
+    from recipes_core.runners.profile import RunnerProfile
+    from recipes_core.storage import AccessPolicy
+
+    make_daily_archive(tmp_path / "archive", days=20, variables=("tas", "pr"))
+    path = write_recipe(recipe_dict(
+        str(tmp_path / "archive" / "demo_{time:%Y%m%d}.nc"),
+        {"time": {"start": "2020-01-01", "end": "2020-01-20", "freq": "D",
+                  "items_per_file": 1}},
+        target={"chunks": {"time": 3, "lat": 4}},
+    ))
+    plan = compile_recipe(load_recipe(path)[0], path)
+    chunks = {}
+    for threads in (0, 1, 3):
+        profile = RunnerProfile(name="direct", engine="direct", write_threads=threads,
+                                max_task_memory=64 * 1024)  # several units wait at once
+        result = bake(plan, str(tmp_path / f"t{threads}"), cache_dir=str(tmp_path / "cache"),
+                      policy=AccessPolicy(allow_local=True), profile=profile)
+        chunks[threads] = _chunk_bytes(result.store)
+    assert chunks[0] and chunks[0] == chunks[1] == chunks[3]
+    baked = xr.open_zarr(result.store)
+    expected_chunks = sum(baked[v].data.npartitions for v in ("tas", "pr"))
+    assert sum(1 for k in chunks[0] if k.split("/")[0] in ("tas", "pr")) == expected_chunks

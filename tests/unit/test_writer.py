@@ -1,4 +1,4 @@
-"""The write side: whole units stored in order on background threads, buffers reused."""
+"""The write side: whole units stored in order on background threads, every chunk stored."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zarr
 
-from recipes_core.writer import BackgroundWrites, BufferPool, UnitWrite, UnitWriter
+from recipes_core.writer import BackgroundWrites, UnitWrite, UnitWriter
 
 
 def _array(path: Path, fill: float = 0.0) -> UnitWriter:
@@ -60,16 +60,3 @@ def test_a_failed_background_write_raises_on_the_callers_thread(tmp_path: Path) 
         list(background.finished(wait=True))
     assert callers and callers[0].startswith("arco-write")
     background.close()
-
-
-def test_the_pool_hands_back_buffers_within_its_bound() -> None:
-    pool = BufferPool(max_bytes=64)
-    first = pool.take((2, 4), np.dtype("f4"))
-    pool.give(first)
-    assert pool.take((2, 4), np.dtype("f4")) is first
-    assert pool.take((2, 4), np.dtype("f4")) is not first  # only one was handed back
-    pool.give(np.empty((2, 4), "f4"))
-    pool.give(np.empty((2, 4), "f4"))
-    pool.give(np.empty((2, 4), "f4"))  # beyond 64 bytes: dropped
-    assert pool._bytes == 64
-    assert pool.take((4, 2), np.dtype("f4")).shape == (4, 2)  # another shape: a fresh one
