@@ -174,7 +174,7 @@ def chart(path: Path, results: Sequence[RunResult], limits: dict[str, Limits],
                        label=f"machine limit {lim.limit_mb_s:.0f} MB/s")
             ax.axhline(lim.limit_with_hash_mb_s, color="#98df8a", linestyle=":",
                        label=f"limit incl. sha256 {lim.limit_with_hash_mb_s:.0f} MB/s")
-        notes = [f"{engine} 2 vs 1: x{s:.2f}" for engine in ("dask", "direct")
+        notes = [f"{engine} 2 vs 1: x{s:.2f}" for engine in ("dask", "direct", "dasksync")
                  if (s := scaling(results, codec, engine)) is not None]
         ax.set_title(f"{codec}" + (f"\n({'; '.join(notes)})" if notes else ""), fontsize=10)
         ax.set_ylabel("MB/s of uncompressed data")

@@ -347,7 +347,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = table_rows(results, measured)
     print_table(f"bake throughput: {title}", HEADERS, rows)
     scalings = {f"{engine}-{codec}": scaling(results, codec, engine)
-                for codec in args.codecs for engine in ("dask", "direct")}
+                for codec in args.codecs for engine in ("dask", "direct", "dasksync")}
     for name, value in scalings.items():
         if value is not None:
             print(f"scaling {name}: 2 workers / 1 worker = x{value:.2f}")

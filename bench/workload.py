@@ -292,6 +292,11 @@ PROFILES: dict[str, dict[str, Any]] = {
                "dask": {"scheduler": "local", "n_workers": 1, "threads_per_worker": 1}},
     "dask-2": {"engine": "dask",
                "dask": {"scheduler": "local", "n_workers": 2, "threads_per_worker": 1}},
+    # One core per worker (no background writer): how the bake scales with processes alone.
+    "dasksync-1": {"engine": "dask", "write_threads": 0,
+                   "dask": {"scheduler": "local", "n_workers": 1, "threads_per_worker": 1}},
+    "dasksync-2": {"engine": "dask", "write_threads": 0,
+                   "dask": {"scheduler": "local", "n_workers": 2, "threads_per_worker": 1}},
 }
 
 

@@ -232,13 +232,15 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
         prepare,
     )
     from recipes_core.target import finalise_target
+    from recipes_core.writer import auto_write_threads
 
     spec = BakeSpec(plan=plan, store=store, cache_dir=cache, policy=policy,
                     progress_dir=progress_dir, bake_id=uuid.uuid4().hex, pins=pins,
                     survey_key=secrets.token_hex(32),
                     survey_sample=None if full_schema_check else sample_keys(plan),
                     max_task_bytes=int(profile.max_task_memory),
-                    write_threads=profile.write_threads)
+                    write_threads=(auto_write_threads(plan.recipe.target.codec)
+                                   if profile.write_threads is None else profile.write_threads))
     result = BakeResult(store=store, version=version, plan_hash=plan.hash, seconds=0.0,
                         bytes_written=0, sources=plan.nsources, engine=profile.engine,
                         dashboard=session.dashboard)

@@ -9,6 +9,7 @@ unit whole. A unit not covered exactly once is a planning bug and fails loudly.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -18,6 +19,7 @@ import numpy as np
 import zarr
 
 from recipes_core.errors import TargetError
+from recipes_core.model.recipe import Codec
 from recipes_core.plan.chunks import ChunkGrid, split_region
 from recipes_core.plan.pattern import SourceKey
 from recipes_core.plan.plan import Plan
@@ -127,6 +129,22 @@ class UnitWrite:
     def __call__(self) -> int:
         self.array[self.region] = self.data
         return self.nbytes
+
+
+FAST_CODECS = frozenset({("blosc", "lz4"), ("blosc", "blosclz"), ("none", "")})
+
+
+def auto_write_threads(codec: Codec, cores: int | None = None) -> int:
+    """Background writers for a codec, when the profile does not say.
+
+    Measured on 2 cores (bench/README.md): with blosc-lz4, reading the sources is the slower
+    half, so one writer keeps up and a second only holds more chunks in memory; zstd and
+    gzip compress 4x slower than reading, so a writer per core is what keeps them busy.
+    """
+    cname = codec.cname if codec.name == "blosc" else ""
+    if (codec.name, cname) in FAST_CODECS:
+        return 1
+    return max(1, min(4, cores or os.cpu_count() or 1))
 
 
 class BackgroundWrites:

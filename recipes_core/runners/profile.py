@@ -126,8 +126,9 @@ class RunnerProfile(_Strict):
     max_task_memory: ByteSize = ByteSize(256 * 1024 * 1024)
     # Threads per worker that encode and store full chunks while the task goes on reading its
     # sources (up to a quarter of max_task_memory waits for them); 0 writes on the task's own
-    # thread: slower, and the least memory.
-    write_threads: Annotated[int, Field(ge=0, le=16)] = 1
+    # thread: slower, and the least memory. Unset: 1 for blosc-lz4 (and no codec), one per
+    # core for the slower codecs (zstd, gzip).
+    write_threads: Annotated[int, Field(ge=0, le=16)] | None = None
     # What a reader passes to fsspec to reach a store on an object store, published as the
     # Zarr asset's xarray:storage_options (e.g. {"anon": true}, or {"endpoint_url": ...} for
     # an S3-compatible server). Never credentials: readers bring their own.

@@ -60,3 +60,14 @@ def test_a_failed_background_write_raises_on_the_callers_thread(tmp_path: Path) 
         list(background.finished(wait=True))
     assert callers and callers[0].startswith("arco-write")
     background.close()
+
+
+def test_one_writer_for_fast_codecs_one_per_core_for_slow_ones() -> None:
+    from recipes_core.model.recipe import Codec
+    from recipes_core.writer import auto_write_threads
+
+    assert auto_write_threads(Codec()) == 1  # blosc-lz4, the default
+    assert auto_write_threads(Codec(name="none")) == 1
+    assert auto_write_threads(Codec(name="zstd", level=0), cores=2) == 2
+    assert auto_write_threads(Codec(name="blosc", cname="zstd"), cores=8) == 4
+    assert auto_write_threads(Codec(name="gzip"), cores=1) == 1
