@@ -24,7 +24,8 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 PHASES: dict[str, tuple[str, ...]] = {
     "stage (hash local sources)": ("Stager.stage", "sha256_file"),
     "schema survey (open + schema_of)": ("read_schema", "survey_source"),
-    "write tasks / split": ("split", "WriteFn.process", "run_write_task"),
+    "write tasks / split": ("split", "WriteFn.process", "run_write_task", "fill_write_task",
+                            "UnitWrite.__call__"),
     "  zarr array write": ("Array.__setitem__", "Array.set_basic_selection",
                            "Array.set_orthogonal_selection"),
     "    codec encode (zarr threads)": ("_encode_sync",),
@@ -125,7 +126,8 @@ def parse(raw: Path, timed_function: str = "run_arco") -> Profile:
             Counter())
         per["busy"] += count
         per["importing"] += count if "_find_and_load" in names else 0
-        per["write tasks"] += count if "run_write_task" in names or "split" in names else 0
+        per["write tasks"] += count if {"run_write_task", "fill_write_task", "UnitWrite.__call__",
+                                        "split"} & set(names) else 0
         profile.self_time[f"{func} ({path})"] += count
         profile.packages[_package(path)] += count
         for name in {f"{f} ({p})" for f, p in parsed}:

@@ -75,15 +75,20 @@ def write_state(version_dir: str, state: dict[str, Any]) -> None:
     fs.write_json(fs.join(version_dir, "bake.json"), state)
 
 
+def versions(dataset_dir: str) -> list[int]:
+    """The numbers of the dataset's version folders (``v<N>``), newest first."""
+    return sorted((int(m.group(1)) for name in fs.list_names(dataset_dir)
+                   if (m := VERSION_DIR.match(name))), reverse=True)
+
+
 def choose_version(dataset_dir: str, plan_hash: str) -> tuple[int, bool]:
     """The version to bake into, and whether it already holds a bake of this plan."""
-    versions = [int(m.group(1)) for name in fs.list_names(dataset_dir)
-                if (m := VERSION_DIR.match(name))]
-    for n in sorted(versions, reverse=True):
+    numbers = versions(dataset_dir)
+    for n in numbers:
         state = read_state(fs.join(dataset_dir, f"v{n}"))
         if state and state.get("plan_hash") == plan_hash:
             return n, True
-    return (max(versions) + 1 if versions else 1), False
+    return next_version(dataset_dir, numbers), False
 
 
 def store_path(target_root: str, plan: Plan, version: int) -> str:
@@ -206,10 +211,9 @@ def _restore_if_sources_changed(version_dir: str, previous: dict[str, Any]) -> b
     return True
 
 
-def next_version(dataset_dir: str) -> int:
-    versions = [int(m.group(1)) for name in fs.list_names(dataset_dir)
-                if (m := VERSION_DIR.match(name))]
-    return max(versions, default=0) + 1
+def next_version(dataset_dir: str, numbers: list[int] | None = None) -> int:
+    """The number after the dataset's newest version folder (1 for a new dataset)."""
+    return max(versions(dataset_dir) if numbers is None else numbers, default=0) + 1
 
 
 def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: int,

@@ -421,9 +421,9 @@ class WriteFn(_StoreFn):
             return staged.path
         return self.stager.stage(self.spec.plan.pattern.url(key), staged.sha256).path
 
-    def _count_written(self, done: Iterator[tuple[object, int]]) -> None:
+    def _count_written(self, done: Iterator[tuple[int, int]]) -> None:
         for store, nbytes in done:
-            self.count(int(store), 1, nbytes)  # type: ignore[call-overload]
+            self.count(store, 1, nbytes)
 
     def _write(self, write: UnitWrite, store: int) -> None:
         if self.background is None:

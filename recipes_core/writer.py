@@ -61,6 +61,7 @@ class _Buffers:
         self.box = tuple(task.bounds(d, s) for d, s in zip(var.dims, var.shape, strict=True))
         self.units: dict[tuple[int, ...], np.ndarray] = {}
         self.filled: dict[tuple[int, ...], int] = {}
+        self._full: list[tuple[int, ...]] = []  # units that became full, not yet handed out
 
     def _unit(self, index: tuple[int, ...]) -> np.ndarray:
         unit = self.units.get(index)
@@ -76,7 +77,12 @@ class _Buffers:
             unit = self._unit(piece.chunk)
             data = encoded[piece.source]
             unit[piece.within] = data
-            self.filled[piece.chunk] += data.size
+            self._count(piece.chunk, data.size)
+
+    def _count(self, index: tuple[int, ...], values: int) -> None:
+        self.filled[index] += values
+        if self.filled[index] == self.units[index].size:
+            self._full.append(index)
 
     def read(self, region: tuple[tuple[int, int], ...], local: tuple[slice, ...],
              reader: SourceReader) -> None:
@@ -93,11 +99,13 @@ class _Buffers:
                                       where=self.var.name, fix="this is a bug; please report it.")
                 self.place(region, reader.read_encoded(self.var, local))
                 return
-            self.filled[piece.chunk] += unit[piece.within].size
+            self._count(piece.chunk, unit[piece.within].size)
 
     def full_units(self) -> Iterator[UnitWrite]:
-        """The units filled completely, each handed out once (and forgotten here)."""
-        for index in [i for i, unit in self.units.items() if self.filled[i] == unit.size]:
+        """The units filled completely since the last call, each handed out once (and
+        forgotten here)."""
+        full, self._full = self._full, []
+        for index in full:
             unit = self.units.pop(index)
             del self.filled[index]
             yield UnitWrite(self.array, self.grid.region(index), unit)
@@ -158,15 +166,13 @@ class BackgroundWrites:
     """
 
     def __init__(self, threads: int, max_bytes: int) -> None:
-        # One thread is enough on two cores: the codecs run on zarr's own pool, and this one
-        # mostly hands chunks to it; more threads only hold more chunks in memory at once.
         self.max_bytes = max(1, max_bytes)
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads),
                                         thread_name_prefix="arco-write")
-        self._pending: deque[tuple[Future[int], int, object]] = deque()
+        self._pending: deque[tuple[Future[int], int, int]] = deque()
         self._bytes = 0
 
-    def submit(self, write: UnitWrite, tag: object = None) -> Iterator[tuple[object, int]]:
+    def submit(self, write: UnitWrite, tag: int = 0) -> Iterator[tuple[int, int]]:
         """Queue one unit; yields the (tag, bytes) of units that had to finish first."""
         while self._pending and self._bytes + write.nbytes > self.max_bytes:
             yield self._pop()
@@ -177,12 +183,12 @@ class BackgroundWrites:
     def busy(self) -> bool:
         return bool(self._pending)
 
-    def finished(self, wait: bool = False) -> Iterator[tuple[object, int]]:
+    def finished(self, wait: bool = False) -> Iterator[tuple[int, int]]:
         """(tag, bytes) of the units written so far, in order; all of them when ``wait``."""
         while self._pending and (wait or self._pending[0][0].done()):
             yield self._pop()
 
-    def _pop(self) -> tuple[object, int]:
+    def _pop(self) -> tuple[int, int]:
         future, nbytes, tag = self._pending.popleft()
         self._bytes -= nbytes
         return tag, future.result()  # a failed write raises here, on the caller's thread
@@ -198,16 +204,6 @@ def _intersect(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...],
                ) -> tuple[tuple[int, int], ...] | None:
     out = tuple((max(x0, y0), min(x1, y1)) for (x0, x1), (y0, y1) in zip(a, b, strict=True))
     return None if any(lo >= hi for lo, hi in out) else out
-
-
-def run_write_task(task: WriteTask, plan: Plan, template: Template,
-                   staged: Mapping[SourceKey, StagedSource], writer: UnitWriter,
-                   positions: Mapping[str, int],
-                   local_path: Callable[[SourceKey, StagedSource], str] | None = None,
-                   ) -> tuple[int, int]:
-    """Do one task, writing on this thread; return (units written, bytes written)."""
-    writes = list(fill_write_task(task, plan, template, staged, writer, positions, local_path))
-    return len(writes), sum(write() for write in writes)
 
 
 MAX_OPEN_SOURCES = 64  # a task with more sources reads them one after another
