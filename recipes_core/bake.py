@@ -234,7 +234,9 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
         WriteTasks,
         load_survey,
         prepare,
+        published,
     )
+    from recipes_core.source_hashes import complete_sources
     from recipes_core.target import finalise_target
     from recipes_core.writer import auto_write_threads
 
@@ -244,7 +246,10 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
                     survey_sample=None if full_schema_check else sample_keys(plan),
                     max_task_bytes=int(profile.max_task_memory),
                     write_threads=(auto_write_threads(plan.recipe.target.codec)
-                                   if profile.write_threads is None else profile.write_threads))
+                                   if profile.write_threads is None else profile.write_threads),
+                    # A published version's sources are compared with its record before
+                    # anything is written: hash them up front then (source_hashes.py).
+                    defer_hashes=not (existing and published(version_dir)))
     result = BakeResult(store=store, version=version, plan_hash=plan.hash, seconds=0.0,
                         bytes_written=0, sources=plan.nsources, engine=profile.engine,
                         dashboard=session.dashboard)
@@ -301,6 +306,7 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
             if detach:
                 return result
             result.state = follow_job(outcome, result.job_id, on_state, interval=poll_interval)
+        complete_sources(version_dir)
     except BaseException as error:
         if not dry_run:
             state.update(status="failed", ended=_now(), error=str(error)[:2000])

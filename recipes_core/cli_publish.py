@@ -46,6 +46,7 @@ def complete_detached(plan: Any, target_root: str,
                       ) -> tuple[Any, dict[str, Any]]:
     """Mark the detached bake of ``plan`` under ``target_root`` complete and publish it."""
     from recipes_core.bake import _now, choose_version, read_state, store_path, write_state
+    from recipes_core.source_hashes import complete_sources
     from recipes_core.stac import publish
     from recipes_core.storage import files as fs
     from recipes_core.storage import safe_join
@@ -72,6 +73,7 @@ def complete_detached(plan: Any, target_root: str,
                 fix="wait until the job is done (see the engine"
                 + (f" at {job['engine_url']}" if job.get("engine_url") else "")
                 + "), then run `arco publish` again; if the job failed, bake again.")
+        complete_sources(version_dir)
         state.update(status="complete", ended=_now(), completed_by="arco publish")
         write_state(version_dir, state)
     published = publish(plan, root, version, version_dir, store, state,

@@ -35,6 +35,13 @@ from recipes_core.plan.pattern import SourceKey, url_scheme
 from recipes_core.plan.plan import Plan
 from recipes_core.progress import ProgressSink, write_totals
 from recipes_core.schema import SourceSchema, Template, combine_schemas, schema_of
+from recipes_core.source_hashes import (
+    HASHES_DIR,
+    PENDING,
+    hash_owners,
+    hash_sources,
+    write_task_record,
+)
 from recipes_core.storage import AccessPolicy, Pins, StagedSource, Stager, files
 from recipes_core.survey import complete_survey
 from recipes_core.target import (
@@ -77,6 +84,7 @@ class BakeSpec:
     max_task_bytes: int = DEFAULT_TASK_BYTES  # memory bound of one write task's buffers
     survey_sample: frozenset[SourceKey] | None = None  # sources opened to plan; None: all
     write_threads: int = 1  # background threads per worker that store units; 0: none
+    defer_hashes: bool = False  # local sources hashed by their write tasks (source_hashes.py)
 
     def pin_for(self, url: str) -> str | None:
         if self.pins is not None:
@@ -150,7 +158,8 @@ class StageFn(_DoFn):
         self.progress.flush()
 
     def _stage(self, url: str) -> StagedSource:
-        return self.stager.stage(url, self.spec.pin_for(url))
+        return self.stager.stage(url, self.spec.pin_for(url),
+                                 hash_local=not self.spec.defer_hashes)
 
     def process(self, batch: list[tuple[SourceKey, str]],
                 ) -> Iterator[tuple[SourceKey, StagedSource]]:
@@ -203,6 +212,7 @@ class Prepared:
     positions: dict[str, int]
     tasks: tuple[WriteTask, ...] = field(default=())
     staging: Staging | None = None  # a staged rechunk, when the layouts are far apart
+    hashed_by: dict[int, tuple[SourceKey, ...]] = field(default_factory=dict)  # task: sources
 
     def copy_tasks(self, hop: int) -> list[CopyTask]:
         """The copy tasks of rechunk hop ``hop`` (1-based); none without staging."""
@@ -224,6 +234,13 @@ def record_sources(surveyed: list[Surveyed], spec: BakeSpec) -> None:
 SOURCES_CHANGED = "sources-changed.json"  # a published version's sources changed upstream
 
 
+def published(version_dir: str) -> bool:
+    """Whether this version folder was completed before (its record is one to keep)."""
+    state = files.read_json(files.join(version_dir, "bake.json")) or {}
+    return (state.get("previous_status") == "complete"
+            or files.exists(files.join(version_dir, "collection.json")))
+
+
 def refuse_changed_sources(surveyed: list[Surveyed], spec: BakeSpec) -> None:
     """Stop before a published version is overwritten from sources that changed upstream.
 
@@ -236,10 +253,7 @@ def refuse_changed_sources(surveyed: list[Surveyed], spec: BakeSpec) -> None:
     recorded = files.read_json(files.join(version_dir, "sources.json"))
     if not isinstance(recorded, list):
         return
-    state = files.read_json(files.join(version_dir, "bake.json")) or {}
-    published = (state.get("previous_status") == "complete"
-                 or files.exists(files.join(version_dir, "collection.json")))
-    if not published:
+    if not published(version_dir):
         return  # an unfinished bake has nothing worth keeping
     old = {tuple(r["key"]): r for r in recorded if isinstance(r, dict) and "key" in r}
     changed = [
@@ -271,6 +285,7 @@ def prepare(surveyed: list[Surveyed], spec: BakeSpec) -> Prepared:
     """
     refuse_changed_sources(surveyed, spec)
     record_sources(surveyed, spec)
+    files.remove_tree(files.join(os.path.dirname(spec.store), HASHES_DIR))  # an older run's
     plan = spec.plan
     found = {key: schema for key, _, schema in surveyed}
     staged_by_key = {key: source for key, source, _ in surveyed}
@@ -310,7 +325,9 @@ def prepare(surveyed: list[Surveyed], spec: BakeSpec) -> Prepared:
     stacked_bytes = sum(template.variables[n].nbytes for n in staging.variables) if staging else 0
     write_totals(spec.progress_dir, chunks=chunks,
                  bytes=template.nbytes + (hops - 1) * stacked_bytes)
-    return Prepared(template, staged_by_key, positions, tuple(tasks), staging)
+    pending = [key for key, source in staged_by_key.items() if source.sha256 == PENDING]
+    return Prepared(template, staged_by_key, positions, tuple(tasks), staging,
+                    hash_owners(tasks, pending) if pending else {})
 
 
 def _count_units(template: Template, units: dict[str, tuple[int, ...]]) -> int:
@@ -394,10 +411,13 @@ class WriteFn(_StoreFn):
     only once every one of them is written, so a task's output never runs ahead of its data.
     """
 
-    _runtime = ("writers", "stager", "background")
+    _runtime = ("writers", "stager", "background", "hasher")
 
     def setup(self) -> None:
         super().setup()
+        # Hashes the task's local sources while they are read (hashlib and file reads
+        # release the GIL), see recipes_core/source_hashes.py.
+        self.hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arco-hash")
         # Units waiting for the background writer: a quarter of the task bound, on top of
         # the task being read (with write_threads 0 the task's own thread writes them).
         self.background = (BackgroundWrites(self.spec.write_threads,
@@ -407,6 +427,8 @@ class WriteFn(_StoreFn):
     def teardown(self) -> None:
         if getattr(self, "background", None) is not None:
             self.background.close()
+        if getattr(self, "hasher", None) is not None:
+            self.hasher.shutdown(wait=True, cancel_futures=True)
 
     def start_bundle(self) -> None:
         if self.background is not None and self.background.busy:
@@ -419,7 +441,7 @@ class WriteFn(_StoreFn):
         recorded, so every task reads exactly the surveyed bytes."""
         if os.path.exists(staged.path):
             return staged.path
-        return self.stager.stage(self.spec.plan.pattern.url(key), staged.sha256).path
+        return self.stager.stage(self.spec.plan.pattern.url(key), staged.sha256 or None).path
 
     def _count_written(self, done: Iterator[tuple[int, int]]) -> None:
         for store, nbytes in done:
@@ -434,6 +456,13 @@ class WriteFn(_StoreFn):
     def process(self, task: WriteTask, prepared: Prepared | None = None) -> Iterator[int]:
         prepared = prepared or self.prepared
         assert prepared is not None
+        owned = prepared.hashed_by.get(task.index, ())
+        hashes = None
+        if owned:
+            staged = {key: prepared.staged[key] for key in owned}
+            hashes = self.hasher.submit(
+                hash_sources, {k: self.local_path(k, s) for k, s in staged.items()},
+                {k: s.size for k, s in staged.items()}, {k: s.url for k, s in staged.items()})
         nbytes = 0
         for write in fill_write_task(task, self.spec.plan, prepared.template, prepared.staged,
                                      self.writer(task.store), prepared.positions,
@@ -442,6 +471,8 @@ class WriteFn(_StoreFn):
             self._write(write, task.store)
         if self.background is not None:
             self._count_written(self.background.finished())
+        if hashes is not None:
+            write_task_record(os.path.dirname(self.spec.store), task.index, hashes.result())
         yield nbytes if task.store == 0 else 0
 
     def finish_bundle(self) -> None:
@@ -548,7 +579,8 @@ class WriteTasks(_Transform):
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[int]:
         # The tasks travel inside the DoFn's template, so strip them from what is pickled.
         prepared = Prepared(self.prepared.template, self.prepared.staged,
-                            self.prepared.positions, staging=self.prepared.staging)
+                            self.prepared.positions, staging=self.prepared.staging,
+                            hashed_by=self.prepared.hashed_by)
         return (
             pbegin
             | "WriteTasks" >> beam.Create(list(self.prepared.tasks), reshuffle=True)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -212,9 +212,20 @@ class NetCDFReader:
                 self._decoded, _, _ = decode_cf_variables(raw, {}, **self.decode_options)
         return self._decoded
 
+    def stored_index_coordinates(self) -> dict[str, xr.Variable]:
+        """The dimension coordinates as stored (not decoded), with their attributes."""
+        out = {}
+        with NETCDF_LOCK:
+            for name in self.sizes:
+                ncvar = self.nc.variables.get(name)
+                if ncvar is None or name in self.dropped or tuple(ncvar.dimensions) != (name,):
+                    continue
+                attrs = {k: ncvar.getncattr(k) for k in ncvar.ncattrs()}
+                out[name] = xr.Variable((name,), self._read_raw(name, ()), attrs)
+        return out
+
     def index_values(self) -> Mapping[str, np.ndarray]:
-        return {name: np.asarray(var.values) for name, var in self.decoded().items()
-                if var.dims == (name,)}
+        return index_values_of([self])[0]
 
     def has(self, name: str) -> bool:
         with NETCDF_LOCK:
@@ -242,6 +253,51 @@ class NetCDFReader:
         if fixed is not view:
             view[...] = fixed
         return True
+
+
+def _attrs_key(attrs: Mapping[str, Any]) -> tuple[tuple[str, str, bytes], ...]:
+    """Attributes as an exact, hashable key (values compared by dtype and bytes)."""
+    return tuple(sorted((str(k), np.asarray(v).dtype.str, np.asarray(v).tobytes())
+                        for k, v in attrs.items()))
+
+
+def index_values_of(readers: Sequence[SourceReader]) -> list[Mapping[str, np.ndarray]]:
+    """Every reader's :meth:`~SourceReader.index_values`, the netCDF ones decoded together.
+
+    A write task checks the coordinates of each of its sources against the template. Decoding
+    them file by file costs a call of xarray's CF decoder per coordinate per file (0.7 ms for
+    one time value, mostly set-up); coordinates stored alike (name, dtype, attributes: so the
+    same units and calendar) are decoded in one call instead, which gives the same values
+    because CF decoding works value by value. If that call fails, every file is decoded on its
+    own, so that the error names the file it comes from.
+    """
+    out: list[dict[str, np.ndarray]] = []
+    groups: dict[tuple[Any, ...], list[tuple[int, xr.Variable]]] = {}
+    options: dict[str, Any] = {}
+    for i, reader in enumerate(readers):
+        if not isinstance(reader, NetCDFReader):
+            out.append(dict(reader.index_values()))
+            continue
+        out.append({})
+        options = reader.decode_options
+        for name, var in reader.stored_index_coordinates().items():
+            groups.setdefault((name, var.dtype.str, _attrs_key(var.attrs)), []).append((i, var))
+    for (name, _, _), members in groups.items():
+        stored = np.concatenate([np.asarray(var.values) for _, var in members])
+        joined = {name: xr.Variable((name,), stored, members[0][1].attrs)}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", category=xr.SerializationWarning)
+                decoded = np.asarray(decode_cf_variables(joined, {}, **options)[0][name].values)
+        except Exception:
+            if len(readers) == 1:
+                raise
+            return [index_values_of([reader])[0] for reader in readers]
+        start = 0
+        for i, var in members:
+            out[i][name] = decoded[start:start + var.size]
+            start += var.size
+    return out
 
 
 def reads_raw(plan: Plan) -> bool:

@@ -23,7 +23,7 @@ from recipes_core.model.recipe import Codec
 from recipes_core.plan.chunks import ChunkGrid, split_region
 from recipes_core.plan.pattern import SourceKey
 from recipes_core.plan.plan import Plan
-from recipes_core.reading import SourceReader, open_for_writing
+from recipes_core.reading import SourceReader, index_values_of, open_for_writing
 from recipes_core.schema import Template, VariableSchema
 from recipes_core.storage import StagedSource
 from recipes_core.survey import check_source
@@ -206,7 +206,7 @@ def _intersect(a: tuple[tuple[int, int], ...], b: tuple[tuple[int, int], ...],
     return None if any(lo >= hi for lo, hi in out) else out
 
 
-MAX_OPEN_SOURCES = 64  # a task with more sources reads them one after another
+MAX_OPEN_SOURCES = 64  # a task with more sources reads them in groups of this many
 
 
 def fill_write_task(task: WriteTask, plan: Plan, template: Template,
@@ -217,21 +217,28 @@ def fill_write_task(task: WriteTask, plan: Plan, template: Template,
     """Read the task's slices of its sources into whole write units; yield each unit as soon
     as it is full, so it can be encoded and stored while the rest of the task is read.
 
-    With few enough sources, all of them are opened (and checked against the template) first
-    and read variable by variable: the first variable's units are then full, and on their way
-    to the store, after a third of the reading, and at most one variable's units are being
-    filled at a time. ``local_path`` finds a staged source on this worker (re-staging it,
-    checked against the recorded sha256, when the worker that staged it was another machine).
+    Sources are opened (and checked against the template) in groups of at most
+    ``MAX_OPEN_SOURCES``, and each group is read variable by variable: with one group, the
+    first variable's units are then full, and on their way to the store, after a third of the
+    reading, and at most one variable's units are being filled at a time. ``local_path``
+    finds a staged source on this worker (re-staging it, checked against the recorded sha256,
+    when the worker that staged it was another machine).
     """
     buffers = [_Buffers(template.variables[name], writer.array(name), task)
                for name in task.variables]
 
-    def opened(stack: contextlib.ExitStack, key: SourceKey) -> SourceReader:
-        source = staged[key]
-        path = local_path(key, source) if local_path else source.path
-        reader = stack.enter_context(open_for_writing(plan, key, path, source.url, template))
-        check_source(reader.sizes, reader.index_values(), template, key, positions, source.url)
-        return reader
+    def opened(stack: contextlib.ExitStack, keys: list[SourceKey]) -> list[SourceReader]:
+        """Open these sources and check each against the template (coordinates decoded
+        together, see :func:`index_values_of`)."""
+        readers = []
+        for key in keys:
+            source = staged[key]
+            path = local_path(key, source) if local_path else source.path
+            readers.append(stack.enter_context(open_for_writing(plan, key, path, source.url,
+                                                                template)))
+        for key, reader, index in zip(keys, readers, index_values_of(readers), strict=True):
+            check_source(reader.sizes, index, template, key, positions, staged[key].url)
+        return readers
 
     def read(buffer: _Buffers, key: SourceKey, reader: SourceReader) -> Iterator[UnitWrite]:
         if not reader.has(buffer.var.name):
@@ -244,17 +251,13 @@ def fill_write_task(task: WriteTask, plan: Plan, template: Template,
             buffer.read(inside, local, reader)
             yield from buffer.full_units()
 
-    if len(buffers) > 1 and len(task.sources) <= MAX_OPEN_SOURCES:
+    keys = list(task.sources)
+    for first in range(0, len(keys), MAX_OPEN_SOURCES):
+        group = keys[first:first + MAX_OPEN_SOURCES]
         with contextlib.ExitStack() as stack:
-            readers = [(key, opened(stack, key)) for key in task.sources]
+            readers = opened(stack, group)
             for buffer in buffers:
-                for key, reader in readers:
-                    yield from read(buffer, key, reader)
-    else:
-        for key in task.sources:
-            with contextlib.ExitStack() as stack:
-                reader = opened(stack, key)
-                for buffer in buffers:
+                for key, reader in zip(group, readers, strict=True):
                     yield from read(buffer, key, reader)
     for buffer in buffers:
         yield from buffer.writes()  # none left unless the plan missed a piece: that raises

@@ -102,13 +102,20 @@ class Stager:
 
     # ---- staging ------------------------------------------------------------------------
     def stage(
-        self, url: str, expected_sha256: str | None = None, *, max_bytes: int | None = None
+        self, url: str, expected_sha256: str | None = None, *, max_bytes: int | None = None,
+        hash_local: bool = True,
     ) -> StagedSource:
-        """Fetch ``url`` (or reuse its cached copy) and check it against ``expected_sha256``."""
+        """Fetch ``url`` (or reuse its cached copy) and check it against ``expected_sha256``.
+
+        With ``hash_local=False`` a local file that no pin covers is only checked to exist, and
+        its ``sha256`` is left empty for the write task that reads it to fill in (see
+        :mod:`recipes_core.source_hashes`).
+        """
         check_url(url, self.policy)
         scheme = url_scheme(url)
         if not scheme or scheme == "file":
-            return self._stage_local(url, expected_sha256)
+            return self._stage_local(url, expected_sha256,
+                                     hash_now=hash_local or expected_sha256 is not None)
         if scheme in ("http", "https"):
             return self._stage_http(url, expected_sha256, max_bytes)
         return self._stage_fsspec(url, expected_sha256)
@@ -122,10 +129,13 @@ class Stager:
                 "otherwise report it to the data provider. Nothing was baked from it.",
             )
 
-    def _stage_local(self, url: str, expected: str | None) -> StagedSource:
+    def _stage_local(self, url: str, expected: str | None, hash_now: bool = True,
+                     ) -> StagedSource:
         path = local_path(url)
         if os.path.isdir(path):  # a Zarr store is a folder: hash its whole tree
             sha256, size = sha256_tree(path)
+        elif os.path.isfile(path) and not hash_now:
+            sha256, size = "", os.path.getsize(path)
         elif os.path.isfile(path):
             sha256, size = sha256_file(path)
         else:

@@ -10,6 +10,7 @@ big-endian netCDF3.
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,13 @@ import xarray as xr
 from recipes_core.model import Recipe
 from recipes_core.opener import open_transformed
 from recipes_core.plan.plan import Plan, compile_recipe
-from recipes_core.reading import NetCDFReader, XarrayReader, open_for_writing, reads_raw
+from recipes_core.reading import (
+    NetCDFReader,
+    XarrayReader,
+    index_values_of,
+    open_for_writing,
+    reads_raw,
+)
 from recipes_core.schema import Template, combine_schemas, schema_of
 from recipes_core.testing import make_daily_archive
 from tests.conftest import recipe_dict
@@ -207,3 +214,53 @@ def test_value_changing_transforms_take_the_xarray_path(tmp_path: Path) -> None:
         assert isinstance(reader, XarrayReader)
     attrs_only = [{"set_attrs": {"variables": {"tas": {"comment": "x"}}}}]
     assert reads_raw(_plan(pattern, dims, transforms=attrs_only))
+
+
+def _all_index_values_agree(plan: Plan) -> None:
+    """Decoded together (one write task's sources) as each file decoded by xarray alone."""
+    template = _template(plan)
+    sources = plan.sources()
+    with contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(open_for_writing(plan, key, url, url, template))
+                   for key, url in sources]
+        together = index_values_of(readers)
+    assert len(together) == len(sources)
+    for (key, url), got in zip(sources, together, strict=True):
+        with open_transformed(plan, key, url, url) as ds:
+            expected = XarrayReader(ds).index_values()
+        assert set(got) == set(expected)
+        for dim, values in expected.items():
+            assert np.asarray(got[dim]).dtype == values.dtype, (url, dim)
+            np.testing.assert_array_equal(got[dim], values)
+
+
+def test_index_values_decoded_together_match_each_file(tmp_path: Path, real_data: Path) -> None:
+    # Per-file time units ("days since <first day of the file>"): one group per file.
+    make_daily_archive(tmp_path, days=8, steps_per_file=2, variables=("tas",))
+    _all_index_values_agree(_plan(str(tmp_path / "demo_{time:%Y%m%d}.nc"),
+                                  {"time": {"start": "2020-01-01", "end": "2020-01-07",
+                                            "freq": "2D", "items_per_file": 2}}))
+    # Shared units: every file's time decoded in one call.
+    folder = real_data / "ersstv5_monthly"
+    _all_index_values_agree(_plan(str(folder / "sst.mnmean_{time:%Y-%m}.nc"),
+                                  {"time": {"start": "2010-01-01", "end": "2010-06-01",
+                                            "freq": "MS"}}))
+
+
+def test_index_values_decoded_together_blame_the_bad_file(tmp_path: Path) -> None:
+    make_daily_archive(tmp_path, days=3, variables=("tas",))
+    bad = tmp_path / "demo_20200102.nc"
+    plan = _plan(str(tmp_path / "demo_{time:%Y%m%d}.nc"),
+                 {"time": {"start": "2020-01-01", "end": "2020-01-03", "freq": "D"}})
+    template = _template(plan)
+    with netCDF4.Dataset(bad, "a") as nc:
+        nc["time"].units = "fortnights since the flood"
+    with contextlib.ExitStack() as stack:
+        readers = [stack.enter_context(open_for_writing(plan, key, url, url, template))
+                   for key, url in plan.sources()]
+        with pytest.raises(ValueError, match="fortnights") as caught:
+            index_values_of(readers)
+        # The same error as that file's own decoding gives.
+        with pytest.raises(type(caught.value)):
+            readers[1].index_values()
+        assert readers[0].index_values()

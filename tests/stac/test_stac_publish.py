@@ -164,7 +164,7 @@ def test_provenance_hashes_can_be_recomputed(ersst_target):
     assert (bake["prov:startTime"], bake["prov:endTime"]) == (state["started"], state["ended"])
     assert bake["arco:plan_hash"] == state["plan_hash"] == prov["entity"]["arco:store"][
         "arco:plan_hash"]
-    assert bake["arco:runner"] == "DirectRunner"
+    assert bake["arco:runner"] == "FnApiRunner"
     software = {a["prov:label"]: a["arco:version"] for a in prov["agent"].values()
                 if type_name(a) == "prov:SoftwareAgent"}
     for name in ("arco-recipes", "apache-beam", "xarray", "zarr"):
