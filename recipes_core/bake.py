@@ -324,6 +324,9 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
     write_state(version_dir, state)
     # Last step: the catalogue only ever points at complete data (DESIGN §4 step 7, promise 4).
     from recipes_core.stac import publish
+    from recipes_core.writer import release_free_memory
+
+    release_free_memory()  # the chunk buffers of an in-process engine, before the catalogue
 
     published = publish(plan, os.path.dirname(os.path.dirname(version_dir)), version,
                         version_dir, store, state, pipeline_args=session.args,

@@ -30,6 +30,26 @@ from recipes_core.survey import check_source
 from recipes_core.tasks import CopyTask, WriteTask
 
 
+def release_free_memory() -> bool:
+    """Hand memory that was freed back to the system (glibc's ``malloc_trim``), if possible.
+
+    Write units are tens of MB; glibc serves them from its heaps once it has freed a few, and
+    keeps what they leave there resident after the data is gone (100 MiB on the benchmark).
+    Trimming once the writes are done lets the next step (a bundle, the catalogue) start from
+    what is really in use. A no-op, returning False, without glibc.
+    """
+    import ctypes
+    import ctypes.util
+
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name) if name else None
+        trim = getattr(libc, "malloc_trim", None)
+    except OSError:
+        return False
+    return bool(trim is not None and trim(0))
+
+
 class UnitWriter:
     """Writes whole write units into a prepared store; keeps its arrays open between calls."""
 
