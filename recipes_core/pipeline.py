@@ -418,12 +418,14 @@ class WriteFn(_StoreFn):
         # Hashes the task's local sources while they are read (hashlib and file reads
         # release the GIL), see recipes_core/source_hashes.py.
         self.hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arco-hash")
-        # Units waiting for the background writer: an eighth of the task bound (one 31 MB
-        # unit of the benchmark), on top of the task being read (with write_threads 0 the
-        # task's own thread writes them). Measured: a quarter kept 20-30 MiB more resident
-        # for no speed.
+        # Units waiting for the background writers: an eighth of the task bound per writer
+        # thread (one 31 MB unit of the benchmark each), on top of the task being read (with
+        # write_threads 0 the task's own thread writes them). Measured with one writer: a
+        # quarter kept 20-30 MiB more resident for no speed; with fewer than one unit per
+        # writer, zstd's second writer idles.
         self.background = (BackgroundWrites(self.spec.write_threads,
-                                            self.spec.max_task_bytes // 8)
+                                            self.spec.max_task_bytes // 8
+                                            * self.spec.write_threads)
                            if self.spec.write_threads > 0 else None)
 
     def teardown(self) -> None:

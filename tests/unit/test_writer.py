@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import zarr
 
-from recipes_core.writer import BackgroundWrites, UnitWrite, UnitWriter
+from recipes_core.writer import BackgroundWrites, UnitWrite, UnitWriter, release_free_memory
 
 
 def _array(path: Path, fill: float = 0.0) -> UnitWriter:
@@ -71,3 +71,24 @@ def test_one_writer_for_fast_codecs_one_per_core_for_slow_ones() -> None:
     assert auto_write_threads(Codec(name="zstd", level=0), cores=2) == 2
     assert auto_write_threads(Codec(name="blosc", cname="zstd"), cores=8) == 4
     assert auto_write_threads(Codec(name="gzip"), cores=1) == 1
+
+
+def test_freed_chunk_buffers_go_back_to_the_system() -> None:
+    import platform
+
+    def resident_mib() -> float:
+        with open("/proc/self/status") as f:
+            line = next(x for x in f if x.startswith("VmRSS:"))
+        return int(line.split()[1]) / 1024
+
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        pytest.skip("malloc_trim is glibc's")
+    # Many mid-sized buffers (below the mmap threshold: they come from the heap) freed while
+    # one allocated after them still lives, so the heap cannot shrink by itself.
+    buffers = [np.ones(100_000, dtype="f8") for _ in range(400)]  # 800 kB each, 320 MB
+    keep = np.ones(10, dtype="f8")
+    before = resident_mib()
+    del buffers
+    assert release_free_memory() is True
+    assert resident_mib() < before - 200
+    assert keep.sum() == 10
