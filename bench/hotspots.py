@@ -22,7 +22,10 @@ _FRAME = re.compile(r"^(?P<func>.*) \((?P<file>[^()]*?)(?::\d+)?\)$")
 # The phases of a bake, each given by the functions that mark it (old and new pipeline
 # layouts both, so the summary survives refactors); a phase counts the samples of the outermost.
 PHASES: dict[str, tuple[str, ...]] = {
-    "stage (hash local sources)": ("Stager.stage", "sha256_file"),
+    # Local sources are hashed by the write tasks on a thread of their own since 2f0559a
+    # (before: by the Stage step); either way sha256_file marks the samples.
+    "hash local sources (stage or write tasks)": ("Stager.stage", "sha256_file",
+                                                  "hash_sources"),
     "schema survey (open + schema_of)": ("read_schema", "survey_source"),
     "write tasks / split": ("split", "WriteFn.process", "run_write_task", "fill_write_task",
                             "UnitWrite.__call__"),

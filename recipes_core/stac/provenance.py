@@ -16,7 +16,6 @@ second look at the sources, so the record describes exactly the bytes that were 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.metadata
 import json
 import os
@@ -29,6 +28,7 @@ from typing import Any
 from recipes_core.plan.plan import Plan, recipe_hash
 from recipes_core.stac.assets import Processing
 from recipes_core.storage import redact_url
+from recipes_core.storage.cache import sha256_file
 
 PROV = "http://www.w3.org/ns/prov#"
 XSD = "http://www.w3.org/2001/XMLSchema#"
@@ -51,14 +51,6 @@ def software_versions() -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             versions[name] = "unknown"
     return versions
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(1 << 20):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def redact_options(args: Sequence[str]) -> list[str]:
@@ -219,7 +211,7 @@ def provenance_document(facts: BakeFacts) -> dict[str, Any]:
             "prov:location": facts.recipe_copy.name,
             "arco:id": recipe.id,
             "arco:recipe_hash": recipe_hash(recipe),
-            "arco:sha256": sha256_file(facts.recipe_copy),
+            "arco:sha256": sha256_file(facts.recipe_copy)[0],
         }),
         "arco:store": attributes({
             "prov:type": qname("arco:ZarrStore"),
