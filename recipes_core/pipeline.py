@@ -56,6 +56,7 @@ from recipes_core.target import (
 from recipes_core.tasks import CopyTask, Staging, WriteTask, plan_staging, plan_write_tasks
 from recipes_core.writer import (
     BackgroundWrites,
+    BufferPool,
     UnitWrite,
     UnitWriter,
     fill_write_task,
@@ -365,7 +366,7 @@ def load_survey(spec: BakeSpec) -> list[Surveyed]:
 class _StoreFn(_DoFn):
     """Writes into the target and, in a staged rechunk, its intermediate stores."""
 
-    _runtime = ("writers", "stager")
+    _runtime = ("writers", "stager", "pool")
 
     def __init__(self, spec: BakeSpec, prepared: Prepared | None = None) -> None:
         self.spec = spec
@@ -379,12 +380,15 @@ class _StoreFn(_DoFn):
     def setup(self) -> None:
         self.writers: dict[int, UnitWriter] = {}
         self.stager = Stager(self.spec.cache_dir, self.spec.policy)
+        # Idle unit buffers kept for the next units (writer.BufferPool): a quarter of the
+        # task bound, about what waits for the writers.
+        self.pool = BufferPool(self.spec.max_task_bytes // 4)
 
     def writer(self, store: int) -> UnitWriter:
         """The writer of the target (0) or of intermediate store ``store``."""
         if store not in self.writers:
             path = self.spec.store if store == 0 else intermediate_store(self.spec.store, store)
-            self.writers[store] = UnitWriter(path)
+            self.writers[store] = UnitWriter(path, self.pool)
         return self.writers[store]
 
     def count(self, store: int, units: int, nbytes: int) -> int:
@@ -411,7 +415,7 @@ class WriteFn(_StoreFn):
     only once every one of them is written, so a task's output never runs ahead of its data.
     """
 
-    _runtime = ("writers", "stager", "background", "hasher")
+    _runtime = ("writers", "stager", "pool", "background", "hasher")
 
     def setup(self) -> None:
         super().setup()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -52,11 +53,47 @@ def release_free_memory() -> bool:
     return True
 
 
+class BufferPool:
+    """Write-unit buffers handed back once their unit is stored, and filled again by the next.
+
+    A write unit is tens of MB (30 days of a 0.5-degree grid: 31 MB). A fresh buffer costs a
+    page fault, and the kernel zeroing a page, for every 4 KiB the first time it is filled:
+    measured on the benchmark, h5py's reads into fresh buffers ran at 1.1 GB/s, against
+    2.7 GB/s into buffers filled before. At most ``max_bytes`` of idle buffers are kept;
+    thread-safe (the writer threads give them back).
+    """
+
+    def __init__(self, max_bytes: int) -> None:
+        self.max_bytes = max_bytes
+        self._idle: dict[tuple[tuple[int, ...], str], list[np.ndarray]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def take(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        key = (tuple(shape), np.dtype(dtype).str)
+        with self._lock:
+            idle = self._idle.get(key)
+            if idle:
+                buffer = idle.pop()
+                self._bytes -= buffer.nbytes
+                return buffer
+        return np.empty(shape, dtype=dtype)
+
+    def give(self, buffer: np.ndarray) -> None:
+        if buffer.base is not None or not buffer.flags.c_contiguous:
+            return  # a view: its memory belongs to another array
+        with self._lock:
+            if self._bytes + buffer.nbytes <= self.max_bytes:
+                self._idle.setdefault((buffer.shape, buffer.dtype.str), []).append(buffer)
+                self._bytes += buffer.nbytes
+
+
 class UnitWriter:
     """Writes whole write units into a prepared store; keeps its arrays open between calls."""
 
-    def __init__(self, store: str) -> None:
+    def __init__(self, store: str, pool: BufferPool | None = None) -> None:
         self.store = store
+        self.pool = pool
         self._arrays: dict[str, zarr.Array] = {}
 
     def array(self, name: str) -> zarr.Array:
@@ -76,9 +113,11 @@ def write_unit_shape(array: zarr.Array) -> tuple[int, ...]:
 class _Buffers:
     """The write units of one variable inside a task's box, filled piece by piece."""
 
-    def __init__(self, var: VariableSchema, array: zarr.Array, task: WriteTask) -> None:
+    def __init__(self, var: VariableSchema, array: zarr.Array, task: WriteTask,
+                 pool: BufferPool | None = None) -> None:
         self.var = var
         self.array = array
+        self.pool = pool
         self.grid = ChunkGrid(tuple(array.shape), write_unit_shape(array))
         self.box = tuple(task.bounds(d, s) for d, s in zip(var.dims, var.shape, strict=True))
         self.units: dict[tuple[int, ...], np.ndarray] = {}
@@ -88,7 +127,9 @@ class _Buffers:
     def _unit(self, index: tuple[int, ...]) -> np.ndarray:
         unit = self.units.get(index)
         if unit is None:
-            unit = np.empty(self.grid.chunk_shape(index), dtype=self.array.dtype)
+            shape = self.grid.chunk_shape(index)
+            unit = (self.pool.take(shape, self.array.dtype) if self.pool is not None
+                    else np.empty(shape, dtype=self.array.dtype))
             self.units[index] = unit
             self.filled[index] = 0
         return unit
@@ -130,7 +171,7 @@ class _Buffers:
         for index in full:
             unit = self.units.pop(index)
             del self.filled[index]
-            yield UnitWrite(self.array, self.grid.region(index), unit)
+            yield UnitWrite(self.array, self.grid.region(index), unit, self.pool)
 
     def writes(self) -> Iterator[UnitWrite]:
         """One write per unit still held, each checked to be covered exactly once first."""
@@ -141,7 +182,7 @@ class _Buffers:
                     f"{unit.size} values", where=self.array.store_path.path if hasattr(
                         self.array, "store_path") else self.var.name,
                     fix="this is a planning bug; please report it with the recipe.")
-            yield UnitWrite(self.array, self.grid.region(index), unit)
+            yield UnitWrite(self.array, self.grid.region(index), unit, self.pool)
 
 
 @dataclass(frozen=True, eq=False)
@@ -151,6 +192,7 @@ class UnitWrite:
     array: zarr.Array
     region: tuple[slice, ...]
     data: np.ndarray
+    pool: BufferPool | None = None  # where the buffer goes back once it is stored
 
     @property
     def nbytes(self) -> int:
@@ -158,6 +200,8 @@ class UnitWrite:
 
     def __call__(self) -> int:
         self.array[self.region] = self.data
+        if self.pool is not None:
+            self.pool.give(self.data)
         return self.nbytes
 
 
@@ -246,7 +290,7 @@ def fill_write_task(task: WriteTask, plan: Plan, template: Template,
     finds a staged source on this worker (re-staging it, checked against the recorded sha256,
     when the worker that staged it was another machine).
     """
-    buffers = [_Buffers(template.variables[name], writer.array(name), task)
+    buffers = [_Buffers(template.variables[name], writer.array(name), task, writer.pool)
                for name in task.variables]
 
     def opened(stack: contextlib.ExitStack, keys: list[SourceKey]) -> list[SourceReader]:

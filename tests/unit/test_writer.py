@@ -92,3 +92,27 @@ def test_freed_chunk_buffers_go_back_to_the_system() -> None:
     assert release_free_memory() is True
     assert resident_mib() < before - 200
     assert keep.sum() == 10
+
+
+def test_buffer_pool_reuses_stored_units_within_its_bound(tmp_path: Path) -> None:
+    from recipes_core.writer import BufferPool
+
+    pool = BufferPool(max_bytes=2 * 32)  # two (2, 4) float32 units
+    writer = _array(tmp_path / "s.zarr")
+    writer.pool = pool
+    first = pool.take((2, 4), np.dtype("f4"))
+    first[...] = 1
+    UnitWrite(writer.array("v"), (slice(0, 2), slice(0, 4)), first, pool)()
+    again = pool.take((2, 4), np.dtype("f4"))
+    assert again is first  # stored, handed back, reused
+    assert pool.take((2, 4), np.dtype("f4")) is not first  # none idle: a new one
+    assert pool.take((4, 4), np.dtype("f4")).shape == (4, 4)
+    # Views are not kept (their memory is another array's), nor buffers beyond the bound.
+    pool.give(np.zeros((4, 4), "f4")[:2])
+    given = [np.zeros((2, 4), "f4") for _ in range(3)]
+    for buffer in given:
+        pool.give(buffer)
+    taken = [pool.take((2, 4), np.dtype("f4")) for _ in range(3)]
+    assert sum(any(t is g for g in given) for t in taken) == 2  # the bound holds two
+    np.testing.assert_array_equal(zarr.open_array(str(tmp_path / "s.zarr"), path="v")[:2],
+                                  np.ones((2, 4), "f4"))
