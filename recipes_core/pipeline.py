@@ -56,11 +56,11 @@ from recipes_core.target import (
 from recipes_core.tasks import CopyTask, Staging, WriteTask, plan_staging, plan_write_tasks
 from recipes_core.writer import (
     BackgroundWrites,
-    BufferPool,
     UnitWrite,
     UnitWriter,
     fill_write_task,
     run_copy_task,
+    shared_pool,
 )
 
 NAMESPACE = "arco"
@@ -380,9 +380,9 @@ class _StoreFn(_DoFn):
     def setup(self) -> None:
         self.writers: dict[int, UnitWriter] = {}
         self.stager = Stager(self.spec.cache_dir, self.spec.policy)
-        # Idle unit buffers kept for the next units (writer.BufferPool): a quarter of the
-        # task bound, about what waits for the writers.
-        self.pool = BufferPool(self.spec.max_task_bytes // 4)
+        # Idle unit buffers kept for the next units (writer.BufferPool), one pool per
+        # process: a quarter of the task bound, about what waits for the writers.
+        self.pool = shared_pool(self.spec.max_task_bytes // 4)
 
     def writer(self, store: int) -> UnitWriter:
         """The writer of the target (0) or of intermediate store ``store``."""

@@ -88,6 +88,22 @@ class BufferPool:
                 self._bytes += buffer.nbytes
 
 
+_POOLS: dict[int, BufferPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared_pool(max_bytes: int) -> BufferPool:
+    """The process's buffer pool for this bound. One per process, not per DoFn instance: some
+    engines make many instances in one worker (Beam's Dask runner, one per partition), and a
+    pool each would keep ``max_bytes`` idle per instance (measured: +100 MiB on a Dask worker).
+    """
+    with _POOLS_LOCK:
+        pool = _POOLS.get(max_bytes)
+        if pool is None:
+            pool = _POOLS[max_bytes] = BufferPool(max_bytes)
+        return pool
+
+
 class UnitWriter:
     """Writes whole write units into a prepared store; keeps its arrays open between calls."""
 
