@@ -40,11 +40,9 @@ def release_free_memory() -> bool:
     what is really in use. Returns whether it could ask (False without glibc: a no-op).
     """
     import ctypes
-    import ctypes.util
 
-    name = ctypes.util.find_library("c")
-    try:
-        trim = getattr(ctypes.CDLL(name), "malloc_trim", None) if name else None
+    try:  # the symbols already loaded into this process (no ldconfig subprocess to find libc)
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)
     except OSError:
         return False
     if trim is None:
