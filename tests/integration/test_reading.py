@@ -11,6 +11,7 @@ big-endian netCDF3.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -266,24 +267,26 @@ def test_index_values_decoded_together_blame_the_bad_file(tmp_path: Path) -> Non
         assert readers[0].index_values()
 
 
-def test_netcdf4_handle_closed_once_every_variable_reads_through_h5py(tmp_path: Path,
-                                                                      real_data: Path) -> None:
-    make_daily_archive(tmp_path, days=2, variables=("tas", "pr"))
-    plan = _plan(str(tmp_path / "demo_{time:%Y%m%d}.nc"),
-                 {"time": {"start": "2020-01-01", "end": "2020-01-02", "freq": "D"}})
+@contextlib.contextmanager
+def _first_reader(plan: Plan) -> Iterator[NetCDFReader]:
     template = _template(plan)
     key, url = plan.sources()[0]
     with open_for_writing(plan, key, url, url, template) as reader:
         assert isinstance(reader, NetCDFReader)
+        yield reader
+
+
+def test_netcdf4_handle_closed_once_every_variable_reads_through_h5py(tmp_path: Path,
+                                                                      real_data: Path) -> None:
+    make_daily_archive(tmp_path, days=2, variables=("tas", "pr"))
+    with _first_reader(_plan(str(tmp_path / "demo_{time:%Y%m%d}.nc"),
+                             {"time": {"start": "2020-01-01", "end": "2020-01-02",
+                                       "freq": "D"}})) as reader:
         assert reader.nc is None  # settled: only the h5py handle is left
         assert reader.has("tas") and not reader.has("nope")
         assert reader.index_values()["time"].dtype.kind == "M"
     # ERSST's sst is decoded (missing_value differs from _FillValue): netCDF4 stays open.
-    folder = real_data / "ersstv5_monthly"
-    plan = _plan(str(folder / "sst.mnmean_{time:%Y-%m}.nc"),
-                 {"time": {"start": "2010-01-01", "end": "2010-01-01", "freq": "MS"}})
-    template = _template(plan)
-    key, url = plan.sources()[0]
-    with open_for_writing(plan, key, url, url, template) as reader:
-        assert isinstance(reader, NetCDFReader)
+    with _first_reader(_plan(str(real_data / "ersstv5_monthly" / "sst.mnmean_{time:%Y-%m}.nc"),
+                             {"time": {"start": "2010-01-01", "end": "2010-01-01",
+                                       "freq": "MS"}})) as reader:
         assert reader.nc is not None
