@@ -227,6 +227,7 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
     from apache_beam.options.pipeline_options import PipelineOptions
 
     from recipes_core.pipeline import (
+        MAX_HOPS,
         Bake,
         BakeSpec,
         CopyTasks,
@@ -238,6 +239,7 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
     )
     from recipes_core.source_hashes import complete_sources
     from recipes_core.target import finalise_target
+    from recipes_core.tasks import staging_possible
     from recipes_core.writer import auto_write_threads
 
     spec = BakeSpec(plan=plan, store=store, cache_dir=cache, policy=policy,
@@ -249,7 +251,8 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
                                    if profile.write_threads is None else profile.write_threads),
                     # A published version's sources are compared with its record before
                     # anything is written: hash them up front then (source_hashes.py).
-                    defer_hashes=not (existing and published(version_dir)))
+                    defer_hashes=not (existing and published(version_dir)),
+                    max_hops=MAX_HOPS if staging_possible(plan) else 1)
     result = BakeResult(store=store, version=version, plan_hash=plan.hash, seconds=0.0,
                         bytes_written=0, sources=plan.nsources, engine=profile.engine,
                         dashboard=session.dashboard)

@@ -86,6 +86,7 @@ class BakeSpec:
     survey_sample: frozenset[SourceKey] | None = None  # sources opened to plan; None: all
     write_threads: int = 1  # background threads per worker that store units; 0: none
     defer_hashes: bool = False  # local sources hashed by their write tasks (source_hashes.py)
+    max_hops: int = MAX_HOPS  # 1: no staged rechunk (tasks.staging_possible said it cannot be)
 
     def pin_for(self, url: str) -> str | None:
         if self.pins is not None:
@@ -302,7 +303,7 @@ def prepare(surveyed: list[Surveyed], spec: BakeSpec) -> Prepared:
         prepare_target(spec.store, template, target)
     positions = {d.name: i for i, d in enumerate(plan.pattern.dims)}
     units = {name: write_shape(template, var, target) for name, var in template.variables.items()}
-    staging = plan_staging(template, units, spec.max_task_bytes, MAX_HOPS)
+    staging = plan_staging(template, units, spec.max_task_bytes, spec.max_hops)
     chunks = _count_units(template, units)
     if staging is None:
         tasks = plan_write_tasks(template, units, list(staged_by_key), positions,
@@ -553,7 +554,7 @@ class Bake(_Transform):
             | "SumBytes" >> beam.CombineGlobally(sum)
         )
         # One slot per possible rechunk hop; a slot with no tasks passes its input on at once.
-        for hop in range(1, MAX_HOPS):
+        for hop in range(1, spec.max_hops):
             copied = (
                 written
                 | f"CopyTasks{hop}" >> beam.FlatMap(_copy_list, hop, side)

@@ -29,6 +29,7 @@ import numpy as np
 
 from recipes_core.errors import PlanError
 from recipes_core.plan.pattern import SourceKey
+from recipes_core.plan.plan import Plan
 from recipes_core.plan.rechunk import RechunkPlan, copy_blocks, plan_rechunk
 from recipes_core.schema import Template, VariableSchema
 
@@ -199,6 +200,31 @@ class Staging:
                                        in zip(self.dims, region, strict=True)),
                          self.variables)
                 for i, region in enumerate(copy_blocks(self.plan.shape, block))]
+
+
+# Transforms that leave the dimensions and the chunking as the recipe's target states them.
+_LAYOUT_NEUTRAL = frozenset({"select_variables", "drop_variables", "set_attrs"})
+
+
+def staging_possible(plan: Plan) -> bool:
+    """Whether a staged rechunk could ever be chosen for this plan, from the recipe alone.
+
+    It cannot when there is one concat dimension and the target leaves every other dimension
+    whole (``-1`` or unnamed in ``target.chunks``, unnamed in ``target.shards``): the files and
+    the write units then differ along one dimension only, where no intermediate store costs
+    fewer operations than reading the files straight into the units (checked against
+    :func:`plan_rechunk` in tests/unit/test_rechunk.py). The bake then builds its graph
+    without the rechunk hops, a few Beam stages less. When unsure, True.
+    """
+    if len(plan.concat_dims) != 1:
+        return True
+    if any(step.name not in _LAYOUT_NEUTRAL for step in plan.recipe.transforms):
+        return True
+    concat = plan.concat_dims[0].name
+    target = plan.recipe.target
+    if any(dim != concat and size != -1 for dim, size in (target.chunks or {}).items()):
+        return True
+    return any(dim != concat for dim in (target.shards or {}))
 
 
 def plan_staging(template: Template, write_units: Mapping[str, tuple[int, ...]],

@@ -316,3 +316,25 @@ def test_infeasible_error_names_sizes() -> None:
     text = str(caught.value)
     assert "360.9 MiB" in text and "1.0 MiB" in text and "361.9 MiB" in text
     assert "256.0 MiB" in text
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.data())
+def test_files_and_units_apart_along_one_dim_never_stage(data: st.DataObject) -> None:
+    """What tasks.staging_possible relies on to build a bake without the rechunk hops: when
+    the files and the write units differ along one dimension only, the cheapest plan is the
+    direct one, at any memory bound."""
+    rank = data.draw(st.integers(1, 4))
+    shape = tuple(data.draw(st.integers(1, 4000 if i == 0 else 300)) for i in range(rank))
+    axis = data.draw(st.integers(0, rank - 1))
+    source, target = list(shape), list(shape)
+    source[axis] = data.draw(st.integers(1, shape[axis]))
+    target[axis] = data.draw(st.integers(1, shape[axis]))
+    itemsize = data.draw(st.sampled_from([1, 4, 8, 12]))
+    max_mem = data.draw(st.sampled_from([MiB, 16 * MiB, 256 * MiB, 4096 * MiB]))
+    try:
+        plan = plan_rechunk(shape, tuple(source), tuple(target), itemsize, max_mem,
+                            max_stages=3)
+    except PlanError:
+        return  # one file or one unit over the bound: the direct path, one per task
+    assert not plan.intermediates

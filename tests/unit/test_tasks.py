@@ -95,3 +95,28 @@ def test_memory_bound_narrows_the_box():
         assert (lat1 - lat0) * 10 * 8 * 4 * 2 <= per_row // 4
     for a, b in itertools.combinations(narrow, 2):
         assert a.box != b.box
+
+
+def test_staging_is_ruled_out_only_when_the_recipe_leaves_other_dims_whole() -> None:
+    from recipes_core.model import Recipe
+    from recipes_core.plan.plan import compile_recipe
+    from recipes_core.tasks import staging_possible
+    from tests.conftest import recipe_dict
+
+    def plan(target: dict | None = None, transforms: list | None = None, **dims: dict):
+        fields = {"target": target} if target else {}
+        if transforms:
+            fields["transforms"] = transforms
+        daily = {"start": "2020-01-01", "end": "2020-01-10", "freq": "D"}
+        return compile_recipe(Recipe.model_validate(recipe_dict(
+            "/data/f_{time:%Y%m%d}.nc", {"time": daily, **dims}, **fields)))
+
+    assert not staging_possible(plan())
+    assert not staging_possible(plan({"chunks": {"time": 30, "lat": -1, "lon": -1}}))
+    assert not staging_possible(plan({"chunks": {"time": 30}, "zarr_format": 3,
+                                      "shards": {"time": 90}},
+                                     [{"set_attrs": {"dataset": {"title": "x"}}}]))
+    assert staging_possible(plan({"chunks": {"time": -1, "lat": 10}}))
+    assert staging_possible(plan({"chunks": {"time": 30}, "zarr_format": 3,
+                                  "shards": {"lat": 90}}))
+    assert staging_possible(plan(transforms=[{"rename": {"lat": "latitude"}}]))
