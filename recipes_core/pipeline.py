@@ -35,14 +35,9 @@ from recipes_core.plan.pattern import SourceKey, url_scheme
 from recipes_core.plan.plan import Plan
 from recipes_core.progress import ProgressSink, write_totals
 from recipes_core.schema import SourceSchema, Template, combine_schemas, schema_of
-from recipes_core.source_hashes import (
-    HASHES_DIR,
-    PENDING,
-    hash_owners,
-    hash_sources,
-    write_task_record,
-)
+from recipes_core.source_hashes import HASHES_DIR, hash_owners, hash_sources, write_task_record
 from recipes_core.storage import AccessPolicy, Pins, StagedSource, Stager, files
+from recipes_core.storage.stage import PENDING_SHA256
 from recipes_core.survey import complete_survey
 from recipes_core.target import (
     finalise_target,
@@ -327,7 +322,7 @@ def prepare(surveyed: list[Surveyed], spec: BakeSpec) -> Prepared:
     stacked_bytes = sum(template.variables[n].nbytes for n in staging.variables) if staging else 0
     write_totals(spec.progress_dir, chunks=chunks,
                  bytes=template.nbytes + (hops - 1) * stacked_bytes)
-    pending = [key for key, source in staged_by_key.items() if source.sha256 == PENDING]
+    pending = [key for key, source in staged_by_key.items() if source.sha256 == PENDING_SHA256]
     return Prepared(template, staged_by_key, positions, tuple(tasks), staging,
                     hash_owners(tasks, pending) if pending else {})
 
@@ -468,10 +463,9 @@ class WriteFn(_StoreFn):
         owned = prepared.hashed_by.get(task.index, ())
         hashes = None
         if owned:
-            staged = {key: prepared.staged[key] for key in owned}
-            hashes = self.hasher.submit(
-                hash_sources, {k: self.local_path(k, s) for k, s in staged.items()},
-                {k: s.size for k, s in staged.items()}, {k: s.url for k, s in staged.items()})
+            sources = {key: (self.local_path(key, prepared.staged[key]), prepared.staged[key])
+                       for key in owned}
+            hashes = self.hasher.submit(hash_sources, sources)
         nbytes = 0
         for write in fill_write_task(task, self.spec.plan, prepared.template, prepared.staged,
                                      self.writer(task.store), prepared.positions,

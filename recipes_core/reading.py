@@ -188,7 +188,7 @@ class NetCDFReader:
                      if n in self.nc.variables and n not in self.dropped]
             if not all(self._is_raw(n) and self.template.variables[n].dims for n in names):
                 return False
-            if any(getattr(self.h5.get(n), "dtype", None) is None for n in names):
+            if not all(n in self.h5 for n in names):  # a link lookup, no Dataset object
                 return False
             self._index = self.stored_index_coordinates()
             self._names = frozenset(self.nc.variables) - self.dropped

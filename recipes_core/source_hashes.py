@@ -28,9 +28,9 @@ from recipes_core.errors import TargetError
 from recipes_core.plan.pattern import SourceKey
 from recipes_core.storage import files
 from recipes_core.storage.cache import sha256_file
+from recipes_core.storage.stage import StagedSource
 from recipes_core.tasks import WriteTask
 
-PENDING = ""  # the sha256 of a staged source whose hash a write task computes
 HASHES_DIR = "hashes"
 
 
@@ -58,16 +58,16 @@ def task_record_path(version_dir: str, task_index: int) -> str:
     return files.join(version_dir, HASHES_DIR, f"task-{task_index}.json")
 
 
-def hash_sources(paths: Mapping[SourceKey, str], sizes: Mapping[SourceKey, int],
-                 urls: Mapping[SourceKey, str]) -> list[dict[str, object]]:
-    """The sha256 of each path, checked against the size staging saw."""
+def hash_sources(sources: Mapping[SourceKey, tuple[str, StagedSource]],
+                  ) -> list[dict[str, object]]:
+    """The sha256 of each source's local path, checked against the size staging saw."""
     records = []
-    for key, path in paths.items():
+    for key, (path, staged) in sources.items():
         sha256, size = sha256_file(path)
-        if size != sizes[key]:
+        if size != staged.size:
             raise TargetError(
-                f"the source changed while it was being baked ({sizes[key]} bytes when staged, "
-                f"{size} now)", where=urls[key],
+                f"the source changed while it was being baked ({staged.size} bytes when "
+                f"staged, {size} now)", where=staged.url,
                 fix="bake again once the file is no longer being written.")
         records.append({"key": list(key), "sha256": sha256, "size": size})
     return records

@@ -39,6 +39,9 @@ from recipes_core.storage.policy import AccessPolicy, check_url, local_path, red
 __all__ = ["StagedSource", "Stager"]
 
 
+PENDING_SHA256 = ""  # a local file staged without its hash: a write task fills it in
+
+
 @dataclass(frozen=True)
 class StagedSource:
     """A source ready to open: a local path, and what we know about its bytes.
@@ -135,7 +138,7 @@ class Stager:
         if os.path.isdir(path):  # a Zarr store is a folder: hash its whole tree
             sha256, size = sha256_tree(path)
         elif os.path.isfile(path) and not hash_now:
-            sha256, size = "", os.path.getsize(path)
+            sha256, size = PENDING_SHA256, os.path.getsize(path)
         elif os.path.isfile(path):
             sha256, size = sha256_file(path)
         else:

@@ -7,6 +7,7 @@ at staging, because prepare compares the hashes with the published record before
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from pathlib import Path
@@ -21,6 +22,7 @@ from recipes_core.source_hashes import (
     hash_sources,
     write_task_record,
 )
+from recipes_core.storage import StagedSource
 from recipes_core.tasks import WriteTask
 from recipes_core.testing import make_daily_archive
 from tests.conftest import recipe_dict
@@ -45,10 +47,11 @@ def test_each_pending_source_is_hashed_by_the_first_task_reading_it() -> None:
 def test_a_file_that_grew_since_staging_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "a.nc"
     path.write_bytes(b"12345")
-    [record] = hash_sources({(0,): str(path)}, {(0,): 5}, {(0,): "file://a.nc"})
+    staged = StagedSource(url="file://a.nc", path=str(path), size=5, sha256="")
+    [record] = hash_sources({(0,): (str(path), staged)})
     assert record == {"key": [0], "sha256": _sha256(path), "size": 5}
     with pytest.raises(TargetError, match="changed while it was being baked") as caught:
-        hash_sources({(0,): str(path)}, {(0,): 4}, {(0,): "file://a.nc"})
+        hash_sources({(0,): (str(path), dataclasses.replace(staged, size=4))})
     assert caught.value.where == "file://a.nc"
 
 
