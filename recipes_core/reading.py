@@ -8,10 +8,12 @@ objects, CF decoding of every variable, pandas indexes) costs twice the read its
 
 So :func:`open_for_writing` gives a :class:`SourceReader`:
 
-- :class:`NetCDFReader` reads such variables straight from netCDF4-python into numpy (raw
-  bytes, no masking), and decodes the others (time coordinates with per-file units, variables
-  whose fill value differs from the target's) with xarray's own CF decoder, on the small set of
-  variables that need it;
+- :class:`NetCDFReader` reads such variables raw (no masking; netCDF-4 files through h5py,
+  straight into the write units), and decodes the others (variables whose fill value differs
+  from the target's, say) with xarray's own CF decoder, on the small set of variables that
+  need it. When every variable of a netCDF-4 file is read raw, the file is not opened with
+  netCDF4-python at all: :mod:`recipes_core.netcdf4_layout` reads what the task needs from its
+  HDF5 objects;
 - :class:`XarrayReader` is the general path, for other formats and for recipes whose transforms
   change values or layout.
 
@@ -31,6 +33,7 @@ import xarray as xr
 from xarray.backends.zarr import encode_zarr_variable
 from xarray.conventions import decode_cf_variables
 
+from recipes_core.netcdf4_layout import Layout, layout_of
 from recipes_core.opener import (
     NETCDF_LOCK,
     open_kwargs,
@@ -39,6 +42,7 @@ from recipes_core.opener import (
 )
 from recipes_core.plan.plan import Plan
 from recipes_core.schema import Template, VariableSchema
+from recipes_core.stored_encoding import nan_to_fill, stored_as_target
 
 # Transforms that change neither values nor layout: a raw read stays exact under them (the
 # target encoding they may set is the one the raw bytes are compared with).
@@ -98,82 +102,30 @@ class XarrayReader:
         return False
 
 
-def _target_fill(encoding: Mapping[str, Any]) -> Any:
-    fill = encoding.get("_FillValue")
-    return encoding.get("missing_value") if fill is None else fill
-
-
-def _same_value(a: Any, b: Any, dtype: np.dtype) -> bool:
-    """Whether two attribute values are the same number once stored as ``dtype``."""
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            x, y = np.asarray(a).astype(dtype), np.asarray(b).astype(dtype)
-            exact = np.asarray(a).astype(np.float64) == x.astype(np.float64)
-    except (TypeError, ValueError):
-        return False
-    if dtype.kind == "f" and np.isnan(x).all() and np.isnan(y).all():
-        return True
-    return x.shape == y.shape and bool(np.all(x == y)) and bool(np.all(exact))
-
-
-def stored_as_target(attrs: Mapping[str, Any], dtype: np.dtype, var: VariableSchema) -> bool:
-    """Whether CF-decoding then encoding ``var`` is the identity on these stored values.
-
-    That holds when the stored dtype is the target's, the packing is the same (integers of at
-    most 16 bits only, whose round trip through floating point is exact), and every value that
-    decoding masks is the target's fill value. The one remaining difference, NaNs stored in a
-    float variable whose target fill is a number, is fixed by :func:`_nan_to_fill`.
-    """
-    encoding = var.encoding
-    decoded = np.dtype(var.dtype)
-    target = np.dtype(encoding.get("dtype", var.dtype))
-    if dtype.newbyteorder("=") != target or dtype.kind not in "iuf" or decoded.kind in "mMOSU":
-        return False
-    if "_Unsigned" in attrs or "_Encoding" in attrs:
-        return False
-    for packing in ("scale_factor", "add_offset"):
-        if (packing in attrs) != (packing in encoding):
-            return False
-        if packing in attrs and (
-            dtype.kind not in "iu" or dtype.itemsize > 2
-            or not _same_value(attrs[packing], encoding[packing], np.dtype(np.float64))
-        ):
-            return False
-    masked = [np.atleast_1d(attrs[k]) for k in ("_FillValue", "missing_value") if k in attrs]
-    if masked and dtype.kind in "iu" and dtype.itemsize > 4:
-        return False  # decoding would promote to float64 and round large integers
-    fill = _target_fill(encoding)
-    return all(fill is not None and _same_value(value, fill, target)
-               for values in masked for value in values)
-
-
-def _nan_to_fill(data: np.ndarray, var: VariableSchema) -> np.ndarray:
-    fill = _target_fill(var.encoding)
-    if data.dtype.kind == "f" and fill is not None and not np.isnan(fill):
-        nans = np.isnan(data)
-        if nans.any():
-            data = np.where(nans, data.dtype.type(fill), data)
-    return data
-
-
 class NetCDFReader:
     """A netCDF source read with netCDF4-python: raw where raw is the target encoding."""
 
     def __init__(self, nc: Any, template: Template, options: Mapping[str, Any],
-                 h5: Any = None) -> None:
+                 h5: Any = None, layout: Layout | None = None) -> None:
         self.nc = nc
         self.h5 = h5  # the same file (group) through h5py, for reads straight into buffers
         self.template = template
         options = dict(options)
         self.dropped = frozenset(options.pop("drop_variables", None) or ())
         self.decode_options = options
-        nc.set_auto_maskandscale(False)
-        self.sizes = {str(name): len(dim) for name, dim in nc.dimensions.items()}
         self._decoded: Mapping[str, xr.Variable] | None = None
         self._raw: dict[str, bool] = {}
-        self._index: dict[str, xr.Variable] | None = None
+        self._h5py_same: dict[str, bool] = {}  # see _h5py_reads
+        self._index: Mapping[str, xr.Variable] | None = None
         self._names: frozenset[str] | None = None  # the variables, once the handle is let go
+        if layout is not None:  # read from the HDF5 objects: settled from the start
+            self.sizes = dict(layout.sizes)
+            self._raw = dict.fromkeys(layout.variables, True)
+            self._h5py_same = dict.fromkeys(layout.variables, True)
+            self._index, self._names = layout.index, layout.variables
+            return
+        nc.set_auto_maskandscale(False)
+        self.sizes = {str(name): len(dim) for name, dim in nc.dimensions.items()}
 
     def settle(self) -> bool:
         """Take from netCDF4-python everything the write task still needs, and say whether
@@ -188,12 +140,23 @@ class NetCDFReader:
                      if n in self.nc.variables and n not in self.dropped]
             if not all(self._is_raw(n) and self.template.variables[n].dims for n in names):
                 return False
-            if not all(n in self.h5 for n in names):  # a link lookup, no Dataset object
+            if not all(self._h5py_reads(n) for n in names):
                 return False
             self._index = self.stored_index_coordinates()
             self._names = frozenset(self.nc.variables) - self.dropped
             self.nc = None
         return True
+
+    def _h5py_reads(self, name: str) -> bool:
+        """Whether h5py reads ``name`` as netCDF4-python does. It does not for a record
+        variable shorter than its unlimited dimension: netCDF pads it with fill values."""
+        if name not in self._h5py_same:
+            dataset = self.h5.get(name) if self.h5 is not None else None
+            with NETCDF_LOCK:
+                self._h5py_same[name] = (
+                    dataset is not None and self.nc is not None and name in self.nc.variables
+                    and tuple(dataset.shape) == tuple(self.nc.variables[name].shape))
+        return self._h5py_same[name]
 
     def _is_raw(self, name: str) -> bool:
         if name not in self._raw:
@@ -262,14 +225,15 @@ class NetCDFReader:
 
     def read_encoded(self, var: VariableSchema, where: tuple[slice, ...]) -> np.ndarray:
         if self._is_raw(var.name):
-            return _nan_to_fill(self._read_raw(var.name, where), var)
+            return nan_to_fill(self._read_raw(var.name, where), var)
         return encode(self.decoded()[var.name][where], var)
 
     def read_into(self, var: VariableSchema, where: tuple[slice, ...], out: np.ndarray,
                   out_where: tuple[slice, ...]) -> bool:
         """HDF5 copies a raw variable's slice into the write unit itself: no array in between,
         and none of netCDF4-python's per-read set-up (half the cost of a read)."""
-        if self.h5 is None or not where or not self._is_raw(var.name):
+        if (self.h5 is None or not where or not self._is_raw(var.name)
+                or not self._h5py_reads(var.name)):
             return False
         # Looked up at every read, not kept: an open HDF5 dataset holds its own chunk cache
         # (1 MiB), and a task keeps dozens of files open (measured: +55 MiB when kept).
@@ -278,7 +242,7 @@ class NetCDFReader:
             return False
         dataset.read_direct(out, source_sel=where, dest_sel=out_where)
         view = out[out_where]
-        fixed = _nan_to_fill(view, var)
+        fixed = nan_to_fill(view, var)
         if fixed is not view:
             view[...] = fixed
         return True
@@ -351,19 +315,36 @@ def open_for_writing(plan: Plan, key: tuple[int, ...], path: str, url: str,
         with open_transformed(plan, key, path, url) as ds:
             yield XarrayReader(ds)
         return
+    source = plan.recipe.source
+    options = _decode_options(plan)
+    h5 = _open_hdf5_quietly(path, source.open.group)
+    try:
+        layout = None if h5 is None else layout_of(h5, template,
+                                                   options.get("drop_variables") or ())
+        if layout is not None:  # every variable raw: netCDF4-python's open is not needed
+            yield NetCDFReader(None, template, options, h5, layout)
+        else:
+            with _opened_with_netcdf4(path, url, plan, template, options, h5) as reader:
+                yield reader
+    finally:
+        if h5 is not None:
+            h5.file.close()
+
+
+@contextlib.contextmanager
+def _opened_with_netcdf4(path: str, url: str, plan: Plan, template: Template,
+                         options: Mapping[str, Any], h5: Any) -> Iterator[NetCDFReader]:
     import netCDF4
 
     source = plan.recipe.source
     with NETCDF_LOCK, refusing_unreadable(path, source.format, url):
         nc = netCDF4.Dataset(path, mode="r")
-    h5 = None
     try:
         with NETCDF_LOCK, refusing_unreadable(path, source.format, url):
             group = nc
             for part in (source.open.group or "").strip("/").split("/"):
                 group = group.groups[part] if part else group
-            h5 = _open_hdf5(path, source.open.group)
-            reader = NetCDFReader(group, template, _decode_options(plan), h5)
+            reader = NetCDFReader(group, template, options, h5)
             if reader.settle():
                 nc.close()
         yield reader
@@ -371,11 +352,18 @@ def open_for_writing(plan: Plan, key: tuple[int, ...], path: str, url: str,
         with NETCDF_LOCK:
             if nc.isopen():
                 nc.close()
-        if h5 is not None:
-            h5.file.close()
 
 
 HDF5_SIGNATURE = b"\x89HDF\r\n\x1a\n"
+
+
+def _open_hdf5_quietly(path: str, group: str | None) -> Any:
+    """:func:`_open_hdf5`, or None when h5py cannot open the file: netCDF4-python then
+    opens it, and names the problem if there is one."""
+    try:
+        return _open_hdf5(path, group)
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _open_hdf5(path: str, group: str | None) -> Any:
