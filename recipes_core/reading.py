@@ -235,12 +235,30 @@ class NetCDFReader:
         if (self.h5 is None or not where or not self._is_raw(var.name)
                 or not self._h5py_reads(var.name)):
             return False
-        # Looked up at every read, not kept: an open HDF5 dataset holds its own chunk cache
+        from h5py import h5d, h5s
+
+        # Opened at every read, not kept: an open HDF5 dataset holds its own chunk cache
         # (1 MiB), and a task keeps dozens of files open (measured: +55 MiB when kept).
-        dataset = self.h5.get(var.name)
-        if dataset is None or dataset.dtype.newbyteorder("=") != out.dtype:
+        # h5py's low-level calls: its Dataset object and read_direct's selection set-up cost
+        # more than the read of a 1 MB slice from the page cache (0.6 against 0.4 ms).
+        try:
+            dataset = h5d.open(self.h5.id, var.name.encode())
+        except KeyError:
             return False
-        dataset.read_direct(out, source_sel=where, dest_sel=out_where)
+        if dataset.dtype.newbyteorder("=") != out.dtype:
+            return False
+        source = [s.indices(n) for s, n in zip(where, dataset.shape, strict=True)]
+        inside = [s.indices(n) for s, n in zip(out_where, out.shape, strict=True)]
+        count = tuple(stop - start for start, stop, _ in source)
+        if any(step != 1 for *_, step in source + inside) or count != tuple(
+                stop - start for start, stop, _ in inside):
+            return False
+        if all(count):
+            file_space = dataset.get_space()
+            file_space.select_hyperslab(tuple(start for start, _, _ in source), count)
+            memory_space = h5s.create_simple(out.shape)
+            memory_space.select_hyperslab(tuple(start for start, _, _ in inside), count)
+            dataset.read(memory_space, file_space, out)
         view = out[out_where]
         fixed = nan_to_fill(view, var)
         if fixed is not view:
