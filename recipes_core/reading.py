@@ -103,7 +103,8 @@ class XarrayReader:
 
 
 class NetCDFReader:
-    """A netCDF source read with netCDF4-python: raw where raw is the target encoding."""
+    """A netCDF source, raw where raw is the target encoding: opened with netCDF4-python, or
+    only through h5py when :func:`~recipes_core.netcdf4_layout.layout_of` gives its layout."""
 
     def __init__(self, nc: Any, template: Template, options: Mapping[str, Any],
                  h5: Any = None, layout: Layout | None = None) -> None:
