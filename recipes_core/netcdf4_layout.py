@@ -37,14 +37,11 @@ import numpy as np
 import xarray as xr
 
 from recipes_core.schema import Template
-from recipes_core.stored_encoding import stored_as_target
+from recipes_core.stored_encoding import ENCODING_ATTRIBUTES, native_byte_order, stored_as_target
 
 NOT_A_VARIABLE = "This is a netCDF dimension but not a netCDF variable"
 DIMENSION_SCALE = "DIMENSION_SCALE"
 NON_COORDINATE_PREFIX = "_nc4_non_coord_"
-# The attributes :func:`recipes_core.stored_encoding.stored_as_target` looks at.
-ENCODING_ATTRIBUTES = ("_FillValue", "missing_value", "scale_factor", "add_offset",
-                       "_Unsigned", "_Encoding")
 # The attributes CF decoding reads (xarray's coders): the index coordinates' values are
 # decoded with these alone, as they would be with all of them.
 DECODING_ATTRIBUTES = (*ENCODING_ATTRIBUTES, "units", "calendar", "dtype")
@@ -83,8 +80,7 @@ def _attribute(objid: Any, name: bytes) -> Any:
         if values.size != 1:
             raise _Unprovable(name)
         return values.reshape(()).item().decode("utf-8", "replace").replace("\x00", "")
-    if not values.dtype.isnative:
-        values = values.astype(values.dtype.newbyteorder("="))
+    values = native_byte_order(values)
     return values.reshape(())[()] if values.size == 1 else values.reshape(-1)
 
 
@@ -138,7 +134,8 @@ class _Object:
         return tuple(int(i) for i in np.atleast_1d(ids))
 
     def attributes(self, names: Iterable[str]) -> dict[str, Any]:
-        return {name: _attribute(self.objid, name.encode()) for name in names
+        """Those of ``names`` the dataset has, with their values."""
+        return {name: self.get(name.encode()) for name in names
                 if name.encode() in self.attribute_names}
 
     def values(self) -> np.ndarray:
@@ -148,8 +145,7 @@ class _Object:
         if values.dtype.kind not in "iuf":
             raise _Unprovable("a coordinate that is not numbers")
         self.objid.read(h5s.ALL, h5s.ALL, values)
-        return values if values.dtype.isnative else values.astype(
-            values.dtype.newbyteorder("="))
+        return native_byte_order(values)
 
 
 def _datasets(group_id: Any) -> tuple[dict[str, _Object], bool]:
@@ -215,11 +211,13 @@ def _layout(group_id: Any, template: Template, dropped: frozenset[str]) -> Layou
                 obj.attributes(ENCODING_ATTRIBUTES), np.dtype(obj.objid.dtype), var):
             raise _Unprovable(name)  # needs netCDF4-python's decoding path
         variables.append(name)
-    for name, obj in objects.items():  # the record length is its variables' longest extent
-        if records and name not in variables and obj.is_variable:
+    if records:  # the record length is its variables' longest extent: all must agree
+        for name, obj in objects.items():
+            if name in variables or not obj.is_variable:
+                continue
             if len(obj.dimension_ids) != len(obj.shape):
                 raise _Unprovable(name)
-            for dimid, extent in zip(obj.dimension_ids, obj.shape, strict=False):
+            for dimid, extent in zip(obj.dimension_ids, obj.shape, strict=True):
                 dim = dimension_of.get(dimid)
                 if dim in records and extent != sizes[dim]:
                     raise _Unprovable(name)

@@ -42,14 +42,13 @@ from recipes_core.opener import (
 )
 from recipes_core.plan.plan import Plan
 from recipes_core.schema import Template, VariableSchema
-from recipes_core.stored_encoding import nan_to_fill, stored_as_target
+from recipes_core.stored_encoding import nan_to_fill, native_byte_order, stored_as_target
 
 # Transforms that change neither values nor layout: a raw read stays exact under them (the
 # target encoding they may set is the one the raw bytes are compared with).
 VALUE_NEUTRAL_TRANSFORMS = frozenset({"select_variables", "drop_variables", "set_attrs",
                                       "set_encoding"})
 NETCDF_FORMATS = frozenset({"netcdf4", "netcdf3"})
-_CF_ATTRS = ("_FillValue", "missing_value", "scale_factor", "add_offset")
 
 
 class SourceReader(Protocol):
@@ -180,7 +179,7 @@ class NetCDFReader:
         else:
             with NETCDF_LOCK:
                 data = np.asarray(self.nc.variables[name][where if where else ...])
-        return data if data.dtype.isnative else data.astype(data.dtype.newbyteorder("="))
+        return native_byte_order(data)
 
     def decoded(self) -> Mapping[str, xr.Variable]:
         """Every variable that is not read raw, plus the dimension coordinates, CF-decoded by

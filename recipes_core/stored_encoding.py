@@ -16,6 +16,15 @@ import numpy as np
 
 from recipes_core.schema import VariableSchema
 
+# The attributes :func:`stored_as_target` looks at.
+ENCODING_ATTRIBUTES = ("_FillValue", "missing_value", "scale_factor", "add_offset",
+                       "_Unsigned", "_Encoding")
+
+
+def native_byte_order(values: np.ndarray) -> np.ndarray:
+    """``values`` in this machine's byte order (a copy only when they are not already)."""
+    return values if values.dtype.isnative else values.astype(values.dtype.newbyteorder("="))
+
 
 def _target_fill(encoding: Mapping[str, Any]) -> Any:
     fill = encoding.get("_FillValue")
