@@ -247,7 +247,8 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
                     survey_key=secrets.token_hex(32),
                     survey_sample=None if full_schema_check else sample_keys(plan),
                     max_task_bytes=int(profile.max_task_memory),
-                    write_threads=(auto_write_threads(plan.recipe.target.codec)
+                    write_threads=(auto_write_threads(plan.recipe.target.codec,
+                                                      processes=profile.worker_processes)
                                    if profile.write_threads is None else profile.write_threads),
                     # A published version's sources are compared with its record before
                     # anything is written: hash them up front then (source_hashes.py).

@@ -125,9 +125,10 @@ class RunnerProfile(_Strict):
     # would read every file many times (a single chunk larger than this still runs).
     max_task_memory: ByteSize = ByteSize(256 * 1024 * 1024)
     # Threads per worker that encode and store full chunks while the task goes on reading its
-    # sources (up to a quarter of max_task_memory waits for them); 0 writes on the task's own
-    # thread: slower, and the least memory. Unset: 1 for blosc-lz4 (and no codec), one per
-    # core for the slower codecs (zstd, gzip).
+    # sources (an eighth of max_task_memory waits for each); 0 writes on the task's own
+    # thread: slower, and the least memory. Unset: for blosc-lz4, 2 when one worker process
+    # has at least 2 cores to itself, else 1 (1 with no codec); one per core for the slower
+    # codecs (zstd, gzip). See recipes_core.writer.auto_write_threads.
     write_threads: Annotated[int, Field(ge=0, le=16)] | None = None
     # What a reader passes to fsspec to reach a store on an object store, published as the
     # Zarr asset's xarray:storage_options (e.g. {"anon": true}, or {"endpoint_url": ...} for
@@ -175,6 +176,18 @@ class RunnerProfile(_Strict):
         if self.engine in ("direct", "dask"):
             return True
         return self.engine == "flink" and self.settings.job_endpoint == "embed"  # type: ignore[attr-defined]
+
+    @property
+    def worker_processes(self) -> int | None:
+        """How many worker processes share this machine's cores; None when the workers run
+        elsewhere (a Dask cluster, Flink, Dataflow)."""
+        settings = self.settings
+        if self.engine == "direct":
+            return (settings.num_workers  # type: ignore[attr-defined]
+                    if settings.running_mode == "multi_processing" else 1)  # type: ignore[attr-defined]
+        if self.engine == "dask" and settings.scheduler == "local":  # type: ignore[attr-defined]
+            return settings.n_workers  # type: ignore[attr-defined]
+        return None
 
 
 def bundled_profiles() -> dict[str, Path]:

@@ -62,12 +62,16 @@ def test_a_failed_background_write_raises_on_the_callers_thread(tmp_path: Path) 
     background.close()
 
 
-def test_one_writer_for_fast_codecs_one_per_core_for_slow_ones() -> None:
+def test_two_writers_for_fast_codecs_in_a_lone_process_one_per_core_for_slow_ones() -> None:
     from recipes_core.model.recipe import Codec
     from recipes_core.writer import auto_write_threads
 
-    assert auto_write_threads(Codec()) == 1  # blosc-lz4, the default
-    assert auto_write_threads(Codec(name="none")) == 1
+    assert auto_write_threads(Codec(), cores=2) == 2  # blosc-lz4, the default, one process
+    assert auto_write_threads(Codec(), cores=2, processes=2) == 1  # two workers share 2 cores
+    assert auto_write_threads(Codec(), cores=8, processes=2) == 2
+    assert auto_write_threads(Codec(), cores=1) == 1
+    assert auto_write_threads(Codec(), cores=16, processes=None) == 1  # workers elsewhere
+    assert auto_write_threads(Codec(name="none"), cores=4) == 1
     assert auto_write_threads(Codec(name="zstd", level=0), cores=2) == 2
     assert auto_write_threads(Codec(name="blosc", cname="zstd"), cores=8) == 4
     assert auto_write_threads(Codec(name="gzip"), cores=1) == 1
@@ -92,6 +96,16 @@ def test_freed_chunk_buffers_go_back_to_the_system() -> None:
     assert release_free_memory() is True
     assert resident_mib() < before - 200
     assert keep.sum() == 10
+
+
+def test_releasing_memory_empties_the_shared_pools() -> None:
+    from recipes_core.writer import shared_pool
+
+    pool = shared_pool(1 << 20)
+    pool.give(np.ones((16, 16), "f8"))
+    assert pool._bytes == 2048
+    release_free_memory()
+    assert pool._bytes == 0 and not any(pool._idle.values())
 
 
 def test_buffer_pool_reuses_stored_units_within_its_bound(tmp_path: Path) -> None:
