@@ -78,8 +78,8 @@ def stored_as_target(attrs: Mapping[str, Any], dtype: np.dtype, var: VariableSch
 
 def nan_to_fill(data: np.ndarray, var: VariableSchema) -> np.ndarray:
     fill = _target_fill(var.encoding)
-    if data.dtype.kind == "f" and fill is not None and not np.isnan(fill):
-        nans = np.isnan(data)
-        if nans.any():
-            data = np.where(nans, data.dtype.type(fill), data)
+    # min propagates NaN: one pass and no mask in the common case, where there is none
+    if data.dtype.kind == "f" and fill is not None and not np.isnan(fill) and data.size and (
+            np.isnan(np.min(data))):
+        data = np.where(np.isnan(data), data.dtype.type(fill), data)
     return data
