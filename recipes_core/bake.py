@@ -248,7 +248,7 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
                     survey_sample=None if full_schema_check else sample_keys(plan),
                     max_task_bytes=int(profile.max_task_memory),
                     write_threads=(auto_write_threads(plan.recipe.target.codec,
-                                                      processes=profile.worker_processes)
+                                                      workers=profile.local_workers)
                                    if profile.write_threads is None else profile.write_threads),
                     # A published version's sources are compared with its record before
                     # anything is written: hash them up front then (source_hashes.py).

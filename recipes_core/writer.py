@@ -261,7 +261,7 @@ FAST_CODECS = frozenset({("blosc", "lz4"), ("blosc", "blosclz")})
 
 
 def auto_write_threads(codec: Codec, cores: int | None = None,
-                       processes: int | None = 1) -> int:
+                       workers: int | None = 1) -> int:
     """Background writers for a codec, when the profile does not say.
 
     Measured on 2 cores (bench/README.md): zstd and gzip compress 4x slower than the sources
@@ -270,15 +270,15 @@ def auto_write_threads(codec: Codec, cores: int | None = None,
     shortened its write phase by ~20 % with a second writer, which compresses one unit while
     the other's file is written and the task reads on; with two worker processes on two
     cores the second writer only competed for them (and held another unit in memory). So 2
-    when one process has at least 2 cores to itself, else 1; ``processes`` None: the
-    workers run on machines this one knows nothing about, 1. No codec: writing a file is
-    all there is, 1.
+    when each of the ``workers`` running tasks at once on this machine has at least 2 cores
+    to itself, else 1; ``workers`` None: they run on machines this one knows nothing about,
+    1. No codec: writing a file is all there is, 1.
     """
     cores = cores or os.cpu_count() or 1
     if codec.name == "none":
         return 1
     if (codec.name, codec.cname if codec.name == "blosc" else "") in FAST_CODECS:
-        return 2 if processes is not None and cores // max(1, processes) >= 2 else 1
+        return 2 if workers is not None and cores // max(1, workers) >= 2 else 1
     return max(1, min(4, cores))
 
 

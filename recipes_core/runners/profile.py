@@ -126,7 +126,7 @@ class RunnerProfile(_Strict):
     max_task_memory: ByteSize = ByteSize(256 * 1024 * 1024)
     # Threads per worker that encode and store full chunks while the task goes on reading its
     # sources (an eighth of max_task_memory waits for each); 0 writes on the task's own
-    # thread: slower, and the least memory. Unset: for blosc-lz4, 2 when one worker process
+    # thread: slower, and the least memory. Unset: for blosc-lz4, 2 when each local worker
     # has at least 2 cores to itself, else 1 (1 with no codec); one per core for the slower
     # codecs (zstd, gzip). See recipes_core.writer.auto_write_threads.
     write_threads: Annotated[int, Field(ge=0, le=16)] | None = None
@@ -178,15 +178,16 @@ class RunnerProfile(_Strict):
         return self.engine == "flink" and self.settings.job_endpoint == "embed"  # type: ignore[attr-defined]
 
     @property
-    def worker_processes(self) -> int | None:
-        """How many worker processes share this machine's cores; None when the workers run
-        elsewhere (a Dask cluster, Flink, Dataflow)."""
+    def local_workers(self) -> int | None:
+        """How many tasks run at once on this machine's cores (worker processes, or SDK
+        worker threads of one process); None when the workers run elsewhere (a Dask cluster,
+        Flink, Dataflow)."""
         settings = self.settings
         if self.engine == "direct":
-            return (settings.num_workers  # type: ignore[attr-defined]
-                    if settings.running_mode == "multi_processing" else 1)  # type: ignore[attr-defined]
+            return (1 if settings.running_mode == "in_memory"  # type: ignore[attr-defined]
+                    else settings.num_workers)  # type: ignore[attr-defined]
         if self.engine == "dask" and settings.scheduler == "local":  # type: ignore[attr-defined]
-            return settings.n_workers  # type: ignore[attr-defined]
+            return settings.n_workers * settings.threads_per_worker  # type: ignore[attr-defined]
         return None
 
 

@@ -151,16 +151,17 @@ def test_profile_errors_name_the_file_once(tmp_path):
     assert str(info.value).count(str(path)) == 1, str(info.value)
 
 
-def test_worker_processes_count_the_processes_sharing_this_machine():
+def test_local_workers_count_the_tasks_sharing_this_machines_cores():
     def profile(engine: str, **section: object) -> RunnerProfile:
         body = {"name": "p", "engine": engine}
         if section:
             body[engine] = section
         return RunnerProfile.model_validate(body)
 
-    assert profile("direct").worker_processes == 1
-    assert profile("direct", running_mode="multi_threading", num_workers=4).worker_processes == 1
-    assert profile("direct", running_mode="multi_processing", num_workers=3).worker_processes == 3
-    assert profile("dask", n_workers=2).worker_processes == 2
-    assert profile("dask", scheduler="tcp://10.0.0.5:8786").worker_processes is None
-    assert profile("flink").worker_processes is None
+    assert profile("direct").local_workers == 1
+    assert profile("direct", running_mode="multi_threading", num_workers=4).local_workers == 4
+    assert profile("direct", running_mode="multi_processing", num_workers=3).local_workers == 3
+    assert profile("dask", n_workers=2).local_workers == 2
+    assert profile("dask", n_workers=2, threads_per_worker=3).local_workers == 6
+    assert profile("dask", scheduler="tcp://10.0.0.5:8786").local_workers is None
+    assert profile("flink").local_workers is None

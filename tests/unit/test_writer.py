@@ -67,10 +67,10 @@ def test_two_writers_for_fast_codecs_in_a_lone_process_one_per_core_for_slow_one
     from recipes_core.writer import auto_write_threads
 
     assert auto_write_threads(Codec(), cores=2) == 2  # blosc-lz4, the default, one process
-    assert auto_write_threads(Codec(), cores=2, processes=2) == 1  # two workers share 2 cores
-    assert auto_write_threads(Codec(), cores=8, processes=2) == 2
+    assert auto_write_threads(Codec(), cores=2, workers=2) == 1  # two workers share 2 cores
+    assert auto_write_threads(Codec(), cores=8, workers=2) == 2
     assert auto_write_threads(Codec(), cores=1) == 1
-    assert auto_write_threads(Codec(), cores=16, processes=None) == 1  # workers elsewhere
+    assert auto_write_threads(Codec(), cores=16, workers=None) == 1  # workers elsewhere
     assert auto_write_threads(Codec(name="none"), cores=4) == 1
     assert auto_write_threads(Codec(name="zstd", level=0), cores=2) == 2
     assert auto_write_threads(Codec(name="blosc", cname="zstd"), cores=8) == 4
