@@ -30,6 +30,7 @@ from typing import Any
 
 import numpy as np
 import zarr
+from zarr.core.buffer import default_buffer_prototype
 
 
 @dataclass(frozen=True, eq=False)
@@ -38,8 +39,7 @@ class LocalChunks:
 
     array: zarr.Array
     folder: str  # the array's folder on disk
-    array_codecs: tuple[Any, ...]  # array -> array, then the one array -> bytes codec
-    bytes_codecs: tuple[Any, ...]
+    codecs: tuple[Any, ...]  # array -> array codecs, the one array -> bytes, bytes -> bytes
 
     @classmethod
     def of(cls, array: zarr.Array) -> LocalChunks | None:
@@ -70,23 +70,23 @@ class LocalChunks:
                 isinstance(c, ArrayArrayCodec) for c in codecs[:middle[0]]) or not all(
                 isinstance(c, BytesBytesCodec) for c in codecs[middle[0] + 1:]):
             return None
-        split = middle[0] + 1
         folder = os.path.join(str(store.root), *[p for p in array.path.split("/") if p])
-        return cls(array, folder, codecs[:split], codecs[split:])
+        return cls(array, folder, codecs)
 
-    def chunk_of(self, region: Sequence[slice]) -> tuple[int, ...] | None:
-        """The chunk ``region`` is exactly (a whole chunk, or an edge chunk's part inside the
-        array), or None (a part of one, several)."""
+    def _chunk(self, region: Sequence[slice]) -> tuple[tuple[int, ...], tuple[int, ...]] | None:
+        """(its coordinates, its shape inside the array) when ``region`` is exactly one chunk
+        (a whole one, or an edge chunk's part inside the array); None otherwise."""
         chunks = self.array.metadata.chunk_grid.chunk_shape
         if len(region) != len(chunks):
             return None
-        coords = []
+        coords, inside = [], []
         for where, size, extent in zip(region, chunks, self.array.shape, strict=True):
             start, stop, step = where.indices(extent)
             if step != 1 or start % size or stop - start != min(size, extent - start):
                 return None
             coords.append(start // size)
-        return tuple(coords)
+            inside.append(stop - start)
+        return tuple(coords), tuple(inside)
 
     def store(self, region: Sequence[slice], data: np.ndarray,
               whole: np.ndarray | None = None) -> bool:
@@ -95,12 +95,11 @@ class LocalChunks:
         zarr). At the array's edge ``data`` is the leading corner of ``whole``, a buffer of
         the full chunk shape, whose rest is padded with the fill value here, as zarr pads it.
         """
-        coords = self.chunk_of(region)
-        chunks = tuple(self.array.metadata.chunk_grid.chunk_shape)
-        inside = tuple(len(range(*r.indices(n))) for r, n in zip(region, self.array.shape,
-                                                                   strict=True))
-        if coords is None or data.dtype != self.array.dtype or data.shape != inside:
+        found = self._chunk(region)
+        if found is None or data.dtype != self.array.dtype or data.shape != found[1]:
             return False
+        coords, inside = found
+        chunks = tuple(self.array.metadata.chunk_grid.chunk_shape)
         if inside != chunks:
             if whole is None or not _is_leading_corner(data, whole, chunks):
                 return False
@@ -109,12 +108,10 @@ class LocalChunks:
                     whole[(slice(None),) * axis + (slice(n, None),)] = (
                         self.array.metadata.fill_value)
             data = whole
-        from zarr.core.buffer import default_buffer_prototype
-
         prototype = default_buffer_prototype()
         spec = self.array.metadata.get_chunk_spec(coords, self.array.config, prototype)
         encoded: Any = prototype.nd_buffer.from_numpy_array(data)
-        for codec in (*self.array_codecs, *self.bytes_codecs):
+        for codec in self.codecs:
             encoded = codec._encode_sync(encoded, spec)
             spec = codec.resolve_metadata(spec)
         _write_atomically(os.path.join(self.folder, *self.array.metadata.encode_chunk_key(

@@ -9,6 +9,7 @@ unit whole. A unit not covered exactly once is a planning bug and fails loudly.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import threading
 from collections import deque
@@ -176,7 +177,7 @@ class _Buffers:
         return unit
 
     def _size(self, index: tuple[int, ...]) -> int:
-        return int(np.prod(self.grid.chunk_shape(index)))
+        return math.prod(self.grid.chunk_shape(index))
 
     def _write(self, index: tuple[int, ...], unit: np.ndarray) -> UnitWrite:
         region = self.grid.region(index)
