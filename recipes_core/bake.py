@@ -253,7 +253,8 @@ def _run(plan: Plan, profile: RunnerProfile, session: Any, store: str, version: 
                     # A published version's sources are compared with its record before
                     # anything is written: hash them up front then (source_hashes.py).
                     defer_hashes=not (existing and published(version_dir)),
-                    max_hops=MAX_HOPS if staging_possible(plan) else 1)
+                    max_hops=MAX_HOPS if staging_possible(plan) else 1,
+                    spread=profile.spreads_work)
     result = BakeResult(store=store, version=version, plan_hash=plan.hash, seconds=0.0,
                         bytes_written=0, sources=plan.nsources, engine=profile.engine,
                         dashboard=session.dashboard)

@@ -196,8 +196,11 @@ def bake(
                 on_state=on_state, detach=detach, full_schema_check=full_schema_check)
 
     def recorded() -> Any:
+        from recipes_core.runners.engines import frozen_heap  # not at the top: `arco --help`
+
         try:
-            return action()
+            with frozen_heap():  # from the recipe's loading on: see frozen_heap
+                return action()
         except Exception as error:
             failure["error"] = redact_text(_BEAM_SUFFIX.sub("", str(error)))
             raise

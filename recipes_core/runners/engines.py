@@ -7,6 +7,7 @@ This is the only module that knows Dask, Flink or Dataflow, and it imports each 
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -182,8 +183,37 @@ def _existing_dask(address: str) -> Iterator[list[Any]]:
 
 
 @contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Keep Python's cyclic garbage collector off every object alive before the bake.
+
+    By the time a bake starts, Beam, xarray, pandas and zarr have left a quarter of a million
+    long-lived objects behind, and each full collection the bake's own allocations trigger
+    walks all of them: two such collections cost 0.3 s of a 5 s bake of the benchmark
+    (measured with ``gc.callbacks``; 0.06 s frozen). ``gc.freeze`` moves them out of the
+    collector's sight (CPython's advice for pre-fork servers); objects made during the bake
+    are collected as usual, and everything is handed back to the collector afterwards.
+    Inside another one (``arco bake`` freezes before it loads the recipe), or a caller's own
+    ``gc.freeze()``, it changes nothing.
+    """
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+@contextlib.contextmanager
 def engine_session(profile: RunnerProfile, plan: Plan) -> Iterator[EngineSession]:
-    """Everything an engine needs around one pipeline run."""
+    """Everything an engine needs around one pipeline run (with :func:`frozen_heap` for the
+    part of it that runs in this process)."""
+    with frozen_heap():
+        yield from _engine_session(profile, plan)
+
+
+def _engine_session(profile: RunnerProfile, plan: Plan) -> Iterator[EngineSession]:
     settings = profile.settings
     if profile.engine == "direct":
         assert isinstance(settings, DirectSettings)

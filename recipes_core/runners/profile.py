@@ -178,6 +178,12 @@ class RunnerProfile(_Strict):
         return self.engine == "flink" and self.settings.job_endpoint == "embed"  # type: ignore[attr-defined]
 
     @property
+    def spreads_work(self) -> bool:
+        """Whether the bake's tasks are worth spreading over workers (Beam's Reshuffle): not
+        when one worker in this process runs them all, one after another."""
+        return self.local_workers != 1 or self.engine != "direct"
+
+    @property
     def local_workers(self) -> int | None:
         """How many tasks run at once on this machine's cores (worker processes, or SDK
         worker threads of one process); None when the workers run elsewhere (a Dask cluster,

@@ -291,3 +291,66 @@ def test_netcdf4_handle_closed_once_every_variable_reads_through_h5py(tmp_path: 
                              {"time": {"start": "2010-01-01", "end": "2010-01-01",
                                        "freq": "MS"}})) as reader:
         assert reader.nc is not None
+
+
+def test_whole_unfiltered_chunks_are_copied_as_stored_and_the_rest_read_by_hdf5(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A slice that is exactly one stored chunk without filters, in the buffer's own type, is
+    copied byte for byte (HDF5's direct chunk read); compressed, big-endian, never-written
+    and partial chunks go through HDF5's ordinary read. Both agree with xarray."""
+    import recipes_core.reading as reading
+
+    for day in (1, 2):
+        with netCDF4.Dataset(tmp_path / f"chunks_{day}.nc", "w") as nc:
+            nc.createDimension("time", 2)
+            nc.createDimension("x", 6)
+            time = nc.createVariable("time", "f8", ("time",))
+            time.units = f"days since 2000-01-{2 * day - 1:02d}"
+            time[:] = [0.0, 1.0]
+            values = np.arange(12, dtype="f4").reshape(2, 6) * day
+            values[0, 0] = np.nan  # NaN under the default fill: stored as the fill
+            for name, options in {"plain": {}, "zipped": {"zlib": True},
+                                  "big_endian": {"endian": "big", "datatype": ">f4"},
+                                  "in_halves": {"chunksizes": (2, 3)}}.items():
+                settings = {"datatype": "f4", "chunksizes": (2, 6), **options}
+                variable = nc.createVariable(name, dimensions=("time", "x"), **settings)
+                variable[:] = values
+            nc.createVariable("unwritten", "f4", ("time", "x"), chunksizes=(2, 6),
+                              fill_value=np.float32(-5.0))
+    plan = _plan(str(tmp_path / "chunks_{time}.nc"), {"time": {"keys": [1, 2]}})
+    raw = compare_readers(plan)
+    assert {"plain", "zipped", "in_halves", "unwritten"} <= raw
+    assert "big_endian" not in raw  # swapped into native order on the decoding path
+
+    copied: list[str] = []
+    copy = reading._read_whole_chunk
+
+    def spy(dataset: Any, source: Any, view: np.ndarray) -> bool:
+        from h5py import h5i
+
+        done = copy(dataset, source, view)
+        if done:
+            copied.append(h5i.get_name(dataset).decode())
+        return done
+
+    monkeypatch.setattr(reading, "_read_whole_chunk", spy)
+    template = _template(plan)
+    for key, url in plan.sources():
+        with open_for_writing(plan, key, url, url, template) as fast, \
+                open_transformed(plan, key, url, url) as ds:
+            slow = XarrayReader(ds)
+            for name in sorted(raw - {"time"}):
+                var = template.variables[name]
+                # As in a write unit: the file's two steps are rows 1-2 of four, a run of
+                # memory (and a part of one: rows 1-2, columns 0-2).
+                for columns in (slice(0, 6), slice(0, 3)):
+                    out = np.full((4, 6), 7, dtype="f4")
+                    where = (slice(0, 2), columns)
+                    assert fast.read_into(var, where, out, (slice(1, 3), columns))
+                    expected = slow.read_encoded(var, where)
+                    assert out[1:3, columns].tobytes() == expected.tobytes(), name
+                    assert (out[0] == 7).all() and (out[3] == 7).all()
+                    if columns.stop == 3:
+                        assert (out[1:3, 3:] == 7).all()
+    # Copied as stored: the plain variable read whole, once per file; nothing else.
+    assert copied == ["/plain", "/plain"]

@@ -165,3 +165,27 @@ def test_local_workers_count_the_tasks_sharing_this_machines_cores():
     assert profile("dask", n_workers=2, threads_per_worker=3).local_workers == 6
     assert profile("dask", scheduler="tcp://10.0.0.5:8786").local_workers is None
     assert profile("flink").local_workers is None
+
+
+def test_the_heap_is_frozen_during_an_engine_session_and_handed_back_after():
+    """Objects alive before a bake are out of the cyclic collector's sight while it runs (a
+    full collection walked all of them), and back in it afterwards, even on an error."""
+    import gc
+
+    from recipes_core.runners.engines import engine_session, frozen_heap
+
+    plan = compile_recipe(load_recipe(EXAMPLES / "ersst-v5-monthly.yaml")[0], EXAMPLES)
+    before = [object()]  # alive before the session: frozen with everything else
+    assert gc.get_freeze_count() == 0
+    with engine_session(load_profile("direct"), plan):
+        assert gc.get_freeze_count() > 0
+        frozen = gc.get_freeze_count()
+        with frozen_heap():  # inside another: nothing changes, and nothing is unfrozen
+            assert gc.get_freeze_count() == frozen
+        assert gc.get_freeze_count() == frozen
+        assert not any(obj is before for obj in gc.get_objects())  # not in any generation
+    assert gc.get_freeze_count() == 0
+    with pytest.raises(RuntimeError), engine_session(load_profile("direct"), plan):
+        raise RuntimeError("a failed bake")
+    assert gc.get_freeze_count() == 0
+    assert any(obj is before for obj in gc.get_objects())
