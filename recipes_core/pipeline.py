@@ -53,6 +53,7 @@ from recipes_core.writer import (
     BackgroundWrites,
     UnitWrite,
     UnitWriter,
+    behind_the_reader,
     fill_write_task,
     run_copy_task,
     shared_pool,
@@ -421,7 +422,8 @@ class WriteFn(_StoreFn):
         super().setup()
         # Hashes the task's local sources while they are read (hashlib and file reads
         # release the GIL), see recipes_core/source_hashes.py.
-        self.hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arco-hash")
+        self.hasher = ThreadPoolExecutor(max_workers=1, thread_name_prefix="arco-hash",
+                                         initializer=behind_the_reader)
         # Units waiting for the background writers: an eighth of the task bound per writer
         # thread (one 31 MB unit of the benchmark each), on top of the task being read (with
         # write_threads 0 the task's own thread writes them). Measured with one writer: a

@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
@@ -283,6 +284,32 @@ def auto_write_threads(codec: Codec, cores: int | None = None,
     return max(1, min(4, cores))
 
 
+# How much nicer than the task's own thread its helpers run (writers, the source hasher).
+HELPER_NICENESS = 8
+
+
+def behind_the_reader() -> None:
+    """Run this thread (a write task's helper) at a lower OS priority than the thread that
+    reads the sources. A ThreadPoolExecutor initializer.
+
+    The reading thread is a bake's critical path: every source's layout is proven and read
+    there, holding the GIL, while the writers compress and write and the hasher hashes, all
+    outside it. With four runnable threads on two cores the scheduler gave the reader only
+    its fair share, and each source took it twice as long as alone (layout 3.4 against 1.5
+    ms). Behind it, the helpers still get every core the reader leaves, and all of it
+    whenever they fall behind (the reader then waits for them): an 11 GB bake took 31.0
+    against 34.5 s (medians of 4 interleaved runs). Linux only, where a thread has its own
+    nice value (elsewhere the call would renice the whole process); raising one's own nice
+    value needs no privilege.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    thread = threading.get_native_id()
+    with contextlib.suppress(OSError):
+        niceness = os.getpriority(os.PRIO_PROCESS, thread)
+        os.setpriority(os.PRIO_PROCESS, thread, min(19, niceness + HELPER_NICENESS))
+
+
 class BackgroundWrites:
     """Encode and store write units on a few threads, in order, with bounded memory.
 
@@ -296,7 +323,8 @@ class BackgroundWrites:
     def __init__(self, threads: int, max_bytes: int) -> None:
         self.max_bytes = max(1, max_bytes)
         self._pool = ThreadPoolExecutor(max_workers=max(1, threads),
-                                        thread_name_prefix="arco-write")
+                                        thread_name_prefix="arco-write",
+                                        initializer=behind_the_reader)
         self._pending: deque[tuple[Future[int], int, int]] = deque()
         self._bytes = 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 import threading
 from pathlib import Path
 
@@ -9,7 +10,14 @@ import numpy as np
 import pytest
 import zarr
 
-from recipes_core.writer import BackgroundWrites, UnitWrite, UnitWriter, release_free_memory
+from recipes_core.writer import (
+    HELPER_NICENESS,
+    BackgroundWrites,
+    UnitWrite,
+    UnitWriter,
+    behind_the_reader,
+    release_free_memory,
+)
 
 
 def _array(path: Path, fill: float = 0.0) -> UnitWriter:
@@ -60,6 +68,36 @@ def test_a_failed_background_write_raises_on_the_callers_thread(tmp_path: Path) 
         list(background.finished(wait=True))
     assert callers and callers[0].startswith("arco-write")
     background.close()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="per-thread nice values")
+def test_writers_and_the_hasher_run_behind_the_reading_thread(tmp_path: Path) -> None:
+    """The background writers (and a write task's hasher, which shares the initializer) run
+    HELPER_NICENESS nicer than the thread that reads; that thread is left as it was."""
+    import os
+    from concurrent.futures import ThreadPoolExecutor
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    mine = niceness()
+    writer = _array(tmp_path / "s.zarr")
+    background = BackgroundWrites(threads=2, max_bytes=1 << 20)
+    seen = []
+
+    class Noted(UnitWrite):
+        def __call__(self) -> int:
+            seen.append(niceness())
+            return super().__call__()
+
+    list(background.submit(Noted(writer.array("v"), (slice(0, 2), slice(0, 4)),
+                                 np.ones((2, 4), "f4"))))
+    list(background.finished(wait=True))
+    background.close()
+    assert seen == [min(19, mine + HELPER_NICENESS)]
+    with ThreadPoolExecutor(1, initializer=behind_the_reader) as hasher:
+        assert hasher.submit(niceness).result() == min(19, mine + HELPER_NICENESS)
+    assert niceness() == mine
 
 
 def test_two_writers_for_fast_codecs_in_a_lone_process_one_per_core_for_slow_ones() -> None:
