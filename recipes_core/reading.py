@@ -42,7 +42,12 @@ from recipes_core.opener import (
 )
 from recipes_core.plan.plan import Plan
 from recipes_core.schema import Template, VariableSchema
-from recipes_core.stored_encoding import nan_to_fill, native_byte_order, stored_as_target
+from recipes_core.stored_encoding import (
+    ENCODING_ATTRIBUTES,
+    nan_to_fill,
+    native_byte_order,
+    stored_as_target,
+)
 
 # Transforms that change neither values nor layout: a raw read stays exact under them (the
 # target encoding they may set is the one the raw bytes are compared with).
@@ -330,7 +335,10 @@ def index_values_of(readers: Sequence[SourceReader]) -> list[Mapping[str, np.nda
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", category=xr.SerializationWarning)
-                decoded = np.asarray(decode_cf_variables(joined, {}, **options)[0][name].values)
+                decoded = _dates_of(joined[name], options)
+                if decoded is None:
+                    decoded = np.asarray(
+                        decode_cf_variables(joined, {}, **options)[0][name].values)
         except Exception:
             if len(readers) == 1:
                 raise
@@ -340,6 +348,40 @@ def index_values_of(readers: Sequence[SourceReader]) -> list[Mapping[str, np.nda
             out[i][name] = decoded[start:start + var.size]
             start += var.size
     return out
+
+
+# Attributes whose presence puts a coordinate through more of xarray's decoders than the
+# datetime one (masking, scaling, unsigned or string encodings, a timedelta dtype).
+_BEFORE_DATES = (*ENCODING_ATTRIBUTES, "dtype")
+
+
+def _dates_of(var: xr.Variable, options: Mapping[str, Any]) -> np.ndarray | None:
+    """A time coordinate's values decoded by the one function xarray's decoding calls for
+    it, or None when its attributes or the options take more than that decoder (the caller
+    then runs xarray's whole decoding).
+
+    ``decode_cf_variables`` of "days since ..." values ends in ``decode_cf_datetime`` with
+    the units and calendar, after a trial decode of the first and last value that only
+    chooses the dtype (which the full decode has anyway) and a lazy wrapper: 0.38 ms a call
+    against 0.08. A daily archive whose time units change with every file, such as one file
+    per day with "days since <that day>", pays that once per source (tested value for value
+    against xarray's decoding, tests/unit/test_index_decoding.py).
+    """
+    from xarray.coding.times import CFDatetimeCoder, decode_cf_datetime
+
+    units, calendar = var.attrs.get("units"), var.attrs.get("calendar")
+    if (options.get("decode_times") is not True or options.get("use_cftime") is not None
+            or not isinstance(units, str) or "since" not in units
+            or not isinstance(calendar, str | None) or var.dtype.kind not in "iuf"
+            or not var.dtype.isnative or any(name in var.attrs for name in _BEFORE_DATES)):
+        return None
+    coder = CFDatetimeCoder()  # what decode_times=True stands for
+    try:
+        return np.asarray(decode_cf_datetime(np.asarray(var.values), units, calendar,
+                                             use_cftime=coder.use_cftime,
+                                             time_unit=coder.time_unit))
+    except Exception:
+        return None  # xarray's decoding then raises its own error (or copes)
 
 
 def reads_raw(plan: Plan) -> bool:
