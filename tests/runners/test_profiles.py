@@ -189,3 +189,16 @@ def test_the_heap_is_frozen_during_an_engine_session_and_handed_back_after():
         raise RuntimeError("a failed bake")
     assert gc.get_freeze_count() == 0
     assert any(obj is before for obj in gc.get_objects())
+
+
+def test_only_a_lone_in_process_worker_skips_beams_reshuffles():
+    """Reshuffles spread sources and tasks over workers; the direct runner in memory has one,
+    which runs them all in turn, so its graph goes without them (the contract suite checks
+    the stores are byte-identical either way)."""
+    assert load_profile("direct").spreads_work is False
+    assert load_profile("direct-multiprocess").spreads_work is True
+    threads = load_profile("direct", ["direct.running_mode=multi_threading",
+                                      "direct.num_workers=2"])
+    assert threads.spreads_work is True
+    assert load_profile("dask").spreads_work is True
+    assert load_profile("flink").spreads_work is True
