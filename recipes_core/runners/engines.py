@@ -24,6 +24,9 @@ from recipes_core.runners.profile import (
 )
 
 DASK_RUNNER = "apache_beam.runners.dask.dask_runner.DaskRunner"
+# Loaded by every local Dask worker as it starts (see the module; operators of their own
+# cluster can pass it to ``dask worker --preload``).
+DASK_WORKER_PRELOAD = "recipes_core.runners.dask_worker"
 
 
 @dataclass
@@ -112,18 +115,26 @@ def _local_dask(settings: DaskSettings) -> Iterator[tuple[str, str | None, list[
     import dask
 
     previous = dask.config.get("scheduler", None)
-    # Worker processes configure logging from dask's config, not from this process.
-    dask.config.set({"logging.distributed": "error"})
-    # distributed's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes every
-    # multi-MB chunk buffer a fresh mmap and page faults: ~1.5x slower writes (bench/README.md).
-    dask.config.set({"distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": None}})
+    # The nannies copy this process's config for the workers they start.
+    worker_config = {
+        # Worker processes configure logging from dask's config, not from this process.
+        "logging.distributed": "error",
+        # distributed's nanny starts workers with MALLOC_TRIM_THRESHOLD_=65536, which makes
+        # every multi-MB chunk buffer a fresh mmap and page faults: ~1.5x slower writes.
+        "distributed.nanny.pre-spawn-environ": {"MALLOC_TRIM_THRESHOLD_": None},
+        # The statistical profiler samples every worker thread 100 times a second, holding
+        # the GIL, for a dashboard page that this cluster never advertises.
+        "distributed.worker.profile.enabled": False,
+    }
     clients: list[Any] = []
-    cluster = LocalCluster(n_workers=settings.n_workers,
-                           threads_per_worker=settings.threads_per_worker,
-                           processes=True, memory_limit=settings.memory_limit,
-                           # The scheduler serves HTTP even without a dashboard, on 8787 by
-                           # default; any free port avoids a warning when 8787 is taken.
-                           dashboard_address=":0", silence_logs=logging.CRITICAL)
+    with dask.config.set(worker_config):
+        cluster = LocalCluster(n_workers=settings.n_workers,
+                               threads_per_worker=settings.threads_per_worker,
+                               processes=True, memory_limit=settings.memory_limit,
+                               # The scheduler serves HTTP even without a dashboard, on 8787
+                               # by default; any free port avoids a warning when it is taken.
+                               dashboard_address=":0", silence_logs=logging.CRITICAL,
+                               preload=[DASK_WORKER_PRELOAD])
     try:
         yield cluster.scheduler_address, None, clients
     finally:

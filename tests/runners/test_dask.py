@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import subprocess
@@ -49,6 +50,38 @@ def test_local_cluster_does_not_need_port_8787(real_data, tmp_path):
     assert run.returncode == 0, run.stderr
     assert "done in" in run.stdout
     assert "already in use" not in run.stderr, run.stderr
+
+
+def _worker_state() -> dict[str, object]:
+    import dask
+
+    return {"imported": all(m in sys.modules for m in ("recipes_core.pipeline", "h5py",
+                                                       "netCDF4", "dask.array")),
+            "frozen": gc.get_freeze_count() > 0,
+            "profiling": dask.config.get("distributed.worker.profile.enabled")}
+
+
+def test_local_workers_start_ready_for_bake_tasks():
+    """A local cluster's workers import what bake tasks run, and freeze that heap, as they
+    start (the preload), with distributed's sampling profiler off; the driver's own dask
+    config is as it was."""
+    import dask
+
+    before = {key: dask.config.get(key, None) for key in
+              ("distributed.worker.profile.enabled", "logging.distributed",
+               "distributed.nanny.pre-spawn-environ")}
+    profile = RunnerProfile.model_validate({
+        "name": "d2", "engine": "dask", "dask": {"scheduler": "local", "n_workers": 2}})
+    with engine_session(profile, _plan(1)) as session:
+        address = next(arg.split("=", 1)[1] for arg in session.args
+                       if arg.startswith("--dask_client_address="))
+        with Client(address) as client:
+            states = client.run(_worker_state)
+            assert {key: dask.config.get(key, None) for key in before} == before
+    assert len(states) == 2
+    assert all(state == {"imported": True, "frozen": True, "profiling": False}
+               for state in states.values()), states
+    assert {key: dask.config.get(key, None) for key in before} == before
 
 
 def test_existing_cluster_is_used_and_left_running(real_data, tmp_path):
