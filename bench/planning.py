@@ -1,4 +1,5 @@
-"""Planning costs: compiling a 100,000-source recipe, and the schema survey of 1,000 files.
+"""Planning costs: compiling a 100,000-source recipe and planning its write tasks, and the
+schema survey of 1,000 files.
 
 Neither depends on the data volume, so they use their own inputs: an in-memory recipe whose
 date range has 100,000 days (no file is opened), and 1,000 small daily files (18 x 36 grid:
@@ -40,9 +41,34 @@ def compile_cost(nsources: int = 100_000) -> dict[str, float]:
     sources, listing = _time(plan.sources)
     _, hashing = _time(lambda: plan.hash)
     assert len(sources) == nsources
+    tasks, tasking = write_tasks_cost(days, [key for key, _ in sources])
     return {"sources": nsources, "validate_s": validate, "compile_s": compile_,
             "sources_s": listing, "hash_s": hashing,
-            "total_s": validate + compile_ + listing + hashing}
+            "total_s": validate + compile_ + listing + hashing,
+            "write_tasks": tasks, "write_tasks_s": tasking}
+
+
+def write_tasks_cost(workload: Workload, keys: list[Any]) -> tuple[int, float]:
+    """Seconds to plan the write tasks of ``workload`` (which sources each time chunk reads),
+    from a template of its shape, with the heap frozen as it is in a bake."""
+    from recipes_core.runners.engines import frozen_heap
+    from recipes_core.schema import Template, VariableSchema
+    from recipes_core.tasks import plan_write_tasks
+
+    dims = {"time": workload.days, "lat": workload.ny, "lon": workload.nx}
+    shape = tuple(dims.values())
+    variables = {name: VariableSchema(name, tuple(dims), shape, "<f4", {}, {}, False)
+                 for name in workload.variables}
+    template = Template(dims=dims, coords={}, coord_vars={}, variables=variables, attrs={},
+                        concat_dims=("time",), offsets={"time": tuple(range(workload.days + 1))},
+                        owners={}, chunks={"time": workload.time_chunk, "lat": workload.ny,
+                                           "lon": workload.nx})
+    units = {name: (workload.time_chunk, workload.ny, workload.nx) for name in variables}
+    with frozen_heap():
+        tasks, seconds = _time(lambda: plan_write_tasks(template, units, keys, {"time": 0},
+                                                        2**62))
+    assert sum(len(task.sources) for task in tasks) == workload.days
+    return len(tasks), seconds
 
 
 def schema_cost(root: Path = DATA_DIR, log: Callable[[str], Any] = print) -> dict[str, float]:

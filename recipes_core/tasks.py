@@ -21,7 +21,9 @@ files, and copy tasks move whole blocks from store to store, each within ``max_b
 
 from __future__ import annotations
 
+import bisect
 import itertools
+from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
@@ -77,18 +79,35 @@ def _bytes(var: VariableSchema, extents: Mapping[str, int]) -> int:
         var.dtype).itemsize
 
 
+def _by_concat_index(keys: Sequence[SourceKey], positions: Mapping[str, int],
+                     concat: Sequence[str]) -> dict[tuple[int, ...], list[SourceKey]]:
+    """The sources by their indices along the concat dims (in order; the merge dims' keys
+    share an entry), so that a row finds its sources without a scan of every key."""
+    index: defaultdict[tuple[int, ...], list[SourceKey]] = defaultdict(list)
+    places = [positions[d] for d in concat]
+    if len(places) == 1:  # the usual case, ~3x faster than the general one for 100,000 keys
+        place = places[0]
+        for key in keys:
+            index[(key[place],)].append(key)
+    else:
+        for key in keys:
+            index[tuple([key[p] for p in places])].append(key)
+    return index
+
+
 def _sources_overlapping(template: Template, concat_box: Mapping[str, tuple[int, int]],
-                         positions: Mapping[str, int], all_keys: Sequence[SourceKey],
+                         by_index: Mapping[tuple[int, ...], list[SourceKey]],
                          ) -> tuple[SourceKey, ...]:
-    """The sources whose concat extents intersect the box (all merge keys included)."""
-    wanted: dict[int, range] = {}
+    """The sources whose concat extents intersect the box (all merge keys included), in key
+    order. ``concat_box`` has the concat dims in the order of ``by_index``'s keys."""
+    wanted: list[range] = []
     for dim, (start, stop) in concat_box.items():
-        offsets = template.offsets[dim]
-        first = int(np.searchsorted(offsets, start, side="right")) - 1
-        last = int(np.searchsorted(offsets, stop, side="left"))
-        wanted[positions[dim]] = range(max(first, 0), last)
-    return tuple(k for k in all_keys
-                 if all(k[p] in indices for p, indices in wanted.items()))
+        offsets = template.offsets[dim]  # a tuple: bisect, not searchsorted's array copy
+        first = bisect.bisect_right(offsets, start) - 1
+        last = bisect.bisect_left(offsets, stop)
+        wanted.append(range(max(first, 0), last))
+    return tuple(sorted(key for indices in itertools.product(*wanted)
+                        for key in by_index.get(indices, ())))
 
 
 def plan_write_tasks(
@@ -116,6 +135,7 @@ def plan_write_tasks(
 
     if stacked:
         others = [d for d in template.dims if d not in concat]
+        by_index = _by_concat_index(keys, positions, concat)
         rows = itertools.product(*(_unit_ranges(template.dims[d], unit_of.get(d, 1))
                                    for d in concat))
         for row in rows:
@@ -131,7 +151,7 @@ def plan_write_tasks(
                 units = _unit_ranges(template.dims[dim], unit_of.get(dim, template.dims[dim]))
                 spans[dim] = _group(units, -(-need // max_bytes))
                 extents[dim] = max(b - a for a, b in spans[dim])
-            sources = _sources_overlapping(template, row_box, positions, keys)
+            sources = _sources_overlapping(template, row_box, by_index)
             for column in itertools.product(*(spans[d] for d in others)):
                 box = tuple((d, a, b) for d, (a, b) in row_box.items()) + tuple(
                     (d, a, b) for d, (a, b) in zip(others, column, strict=True)

@@ -9,7 +9,7 @@ import pytest
 
 pytest.importorskip("psutil")
 
-from bench import hotspots, limits
+from bench import hotspots, limits, planning
 from bench.rss import run_measured
 from bench.workload import Workload, generate
 
@@ -43,6 +43,12 @@ def test_limits_on_tiny_files(archive: Path, tmp_path: Path) -> None:
         assert 0 < lim.ratio < 1.5
         assert lim.limit_mb_s <= lim.disk_mb_s / lim.ratio
     assert not list(tmp_path.iterdir())  # the disk test cleans up after itself
+
+
+def test_write_task_planning_cost() -> None:
+    # 95 days in time chunks of 30: 4 tasks, each reading the days of its chunk once.
+    tasks, seconds = planning.write_tasks_cost(Workload(days=95), [(i,) for i in range(95)])
+    assert tasks == 4 and 0 < seconds < 5
 
 
 def test_limit_formula() -> None:

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from recipes_core.plan.chunks import ChunkGrid
 from recipes_core.schema import Template, VariableSchema
-from recipes_core.tasks import plan_write_tasks
+from recipes_core.tasks import _by_concat_index, _sources_overlapping, plan_write_tasks
 
 
 def _template(file_lengths, ny, nx, chunks, with_static, with_1d):
@@ -79,6 +79,37 @@ def test_every_unit_is_written_exactly_once(case):
              for idx in ChunkGrid(v.shape, units[n]).indices()}
     assert set(written) == every
     assert all(count == 1 for count in written.values())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.integers(1, 5), min_size=1, max_size=6),
+       st.lists(st.integers(1, 4), min_size=1, max_size=4), st.integers(1, 3),
+       st.data())
+def test_a_rows_sources_match_a_scan_of_every_key(time_lengths, member_lengths, merged, data):
+    """Two concat dims and a merge dim, keys in any order, some missing: the indexed lookup
+    gives what a scan of every key gives (the brute-force oracle), in key order."""
+    offsets = {d: tuple(int(x) for x in np.concatenate([[0], np.cumsum(lengths)]))
+               for d, lengths in (("time", time_lengths), ("member", member_lengths))}
+    dims = {d: o[-1] for d, o in offsets.items()}
+    template = Template(dims=dims, coords={}, coord_vars={}, variables={}, attrs={},
+                        concat_dims=("time", "member"), offsets=offsets, owners={},
+                        chunks=dims)
+    every = list(itertools.product(range(len(time_lengths)), range(merged),
+                                   range(len(member_lengths))))
+    keys = sorted(data.draw(st.lists(st.sampled_from(every), unique=True, min_size=1)))
+    positions = {"time": 0, "variable": 1, "member": 2}
+    box = {d: tuple(sorted(data.draw(st.tuples(st.integers(0, dims[d]),
+                                                st.integers(0, dims[d])))))
+           for d in ("time", "member")}
+
+    def meets(key, dim):
+        a, b = box[dim]
+        i = key[positions[dim]]
+        return offsets[dim][i] < b and a < offsets[dim][i + 1]
+
+    expected = tuple(k for k in keys if meets(k, "time") and meets(k, "member"))
+    index = _by_concat_index(keys, positions, ("time", "member"))
+    assert _sources_overlapping(template, box, index) == expected
 
 
 def test_memory_bound_narrows_the_box():
