@@ -111,6 +111,17 @@ def test_redact_url_and_text():
     assert "S" not in str(redact_recipe(recipe)["source"]).replace("sha256", "")
 
 
+def test_a_staged_sources_record_has_every_field_and_a_redacted_url():
+    from dataclasses import asdict
+
+    from recipes_core.storage.stage import StagedSource
+
+    staged = StagedSource("https://u:p@h/a.nc?token=S", "/cache/a.nc", 10, "ab" * 32,
+                          etag='"e"', last_modified="Tue", fetched_at="2026", cached=True,
+                          cache_key="k")
+    assert staged.record() == {**asdict(staged), "url": "https://***@h/a.nc?token=***"}
+
+
 def test_log_records_are_redacted():
     record = logging.LogRecord("urllib3.connectionpool", logging.DEBUG, __file__, 1,
                                '%s "%s %s"', ("http://h:80", "GET", "/a.nc?token=S"), None)
