@@ -571,8 +571,9 @@ class SurveyOnly(_Transform):
     """First of two graphs: stage and survey every source; the driver then prepares.
 
     Beam's Dask runner evaluates a side input inside each task by recomputing its whole
-    upstream graph, so on Dask a bake runs as two graphs with no side input at all. One linear
-    chain, because the Dask runner computes only a graph's last output.
+    upstream graph, so on Dask a bake runs as two graphs with no side input of ours (only
+    CombineGlobally's own, for its default, which is computed once). One linear chain,
+    because the Dask runner computes only a graph's last output.
     """
 
     def expand(self, pbegin: beam.pvalue.PBegin) -> beam.PCollection[int]:
