@@ -1,5 +1,5 @@
-"""Planning costs: compiling a 100,000-source recipe and planning its write tasks, and the
-schema survey of 1,000 files.
+"""Planning costs: compiling a 100,000-source recipe, completing its survey from a sample and
+planning its write tasks, and the schema survey of 1,000 files.
 
 Neither depends on the data volume, so they use their own inputs: an in-memory recipe whose
 date range has 100,000 days (no file is opened), and 1,000 small daily files (18 x 36 grid:
@@ -27,7 +27,9 @@ def _time(work: Callable[[], T]) -> tuple[T, float]:
 
 
 def compile_cost(nsources: int = 100_000) -> dict[str, float]:
-    """Seconds to validate, compile, list the sources of and hash a recipe of ``nsources``."""
+    """Seconds to plan a recipe of ``nsources``: validate, compile, list the sources and
+    hash it, then what the bake does once its sample of sources is open (see
+    :func:`survey_and_tasks_cost`)."""
     import yaml
 
     from recipes_core.model import Recipe
@@ -41,34 +43,55 @@ def compile_cost(nsources: int = 100_000) -> dict[str, float]:
     sources, listing = _time(plan.sources)
     _, hashing = _time(lambda: plan.hash)
     assert len(sources) == nsources
-    tasks, tasking = write_tasks_cost(days, [key for key, _ in sources])
+    compiled = validate + compile_ + listing + hashing
+    after = survey_and_tasks_cost(plan, days)
     return {"sources": nsources, "validate_s": validate, "compile_s": compile_,
-            "sources_s": listing, "hash_s": hashing,
-            "total_s": validate + compile_ + listing + hashing,
-            "write_tasks": tasks, "write_tasks_s": tasking}
+            "sources_s": listing, "hash_s": hashing, "total_s": compiled, **after,
+            "with_survey_and_tasks_s": compiled + after["complete_survey_s"]
+            + after["combine_s"] + after["write_tasks_s"]}
 
 
-def write_tasks_cost(workload: Workload, keys: list[Any]) -> tuple[int, float]:
-    """Seconds to plan the write tasks of ``workload`` (which sources each time chunk reads),
-    from a template of its shape, with the heap frozen as it is in a bake."""
+def survey_and_tasks_cost(plan: Any, workload: Workload) -> dict[str, float]:
+    """Seconds a bake spends planning after its sample of sources is open: inferring every
+    other source's schema (``complete_survey``), combining them into the template and
+    planning the write tasks. The sample's schemas are made here as the workload's files
+    would give them (no file is opened); the heap is frozen, as it is in a bake."""
+    import numpy as np
+
     from recipes_core.runners.engines import frozen_heap
-    from recipes_core.schema import Template, VariableSchema
+    from recipes_core.schema import SourceSchema, VariableSchema, combine_schemas
+    from recipes_core.survey import complete_survey, sample_keys
     from recipes_core.tasks import plan_write_tasks
 
-    dims = {"time": workload.days, "lat": workload.ny, "lon": workload.nx}
-    shape = tuple(dims.values())
-    variables = {name: VariableSchema(name, tuple(dims), shape, "<f4", {}, {}, False)
+    urls = dict(plan.sources())
+    keys = plan.pattern.dim("time").keys
+    grid = {"lat": np.linspace(-90, 90, workload.ny), "lon": np.linspace(-180, 180, workload.nx)}
+    variables = {name: VariableSchema(name, ("time", "lat", "lon"),
+                                      (1, workload.ny, workload.nx), "<f4", {}, {}, False)
                  for name in workload.variables}
-    template = Template(dims=dims, coords={}, coord_vars={}, variables=variables, attrs={},
-                        concat_dims=("time",), offsets={"time": tuple(range(workload.days + 1))},
-                        owners={}, chunks={"time": workload.time_chunk, "lat": workload.ny,
-                                           "lon": workload.nx})
-    units = {name: (workload.time_chunk, workload.ny, workload.nx) for name in variables}
+    variables |= {name: VariableSchema(name, (name,), (len(values),), values.dtype.str, {}, {},
+                                       True) for name, values in grid.items()}
+    variables["time"] = VariableSchema("time", ("time",), (1,), "<M8[ns]", {}, {}, True)
+
+    def opened(key: Any) -> SourceSchema:
+        when = np.array([keys[key[0]].to_datetime64()], dtype="M8[ns]")
+        return SourceSchema(key, urls[key], {"time": 1, "lat": workload.ny, "lon": workload.nx},
+                            variables, {"time": when, **grid}, {})
+
+    sample = sample_keys(plan)
+    assert sample is not None
+    found = {key: (opened(key) if key in sample else None) for key in urls}
     with frozen_heap():
-        tasks, seconds = _time(lambda: plan_write_tasks(template, units, keys, {"time": 0},
-                                                        2**62))
+        (schemas, unopened), completing = _time(lambda: complete_survey(plan, found, urls))
+        template, combining = _time(lambda: combine_schemas(plan, schemas))
+        units = {name: tuple(template.chunks[d] for d in var.dims)
+                 for name, var in template.variables.items()}
+        tasks, tasking = _time(lambda: plan_write_tasks(template, units, list(urls),
+                                                        {"time": 0}, 2**62))
+    assert not unopened and template.dims["time"] == workload.days
     assert sum(len(task.sources) for task in tasks) == workload.days
-    return len(tasks), seconds
+    return {"complete_survey_s": completing, "combine_s": combining,
+            "write_tasks": len(tasks), "write_tasks_s": tasking}
 
 
 def schema_cost(root: Path = DATA_DIR, log: Callable[[str], Any] = print) -> dict[str, float]:

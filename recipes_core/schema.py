@@ -141,6 +141,8 @@ def _first_difference(a: np.ndarray, b: np.ndarray) -> str:
 
 
 def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    if a is b:  # an inferred source shares its reference's grid arrays
+        return True
     if a.shape != b.shape or a.dtype.kind != b.dtype.kind:
         return False
     if a.dtype.kind == "f":
@@ -305,7 +307,17 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
     owners: dict[str, SourceKey] = {}
     seen_at: dict[str, set[tuple[int, ...]]] = {}
     notes: list[str] = []
+    # Sources inferred from one opened source share its variables (the same dict): checked
+    # once, each of them then only records where it sits (100,000 sources: 0.5 -> 0.2 s).
+    checked: dict[int, list[tuple[str, tuple[int, ...]]]] = {}
     for schema in schemas:
+        known = checked.get(id(schema.variables))
+        if known is not None:
+            for name, places in known:
+                seen_at[name].add(tuple([schema.key[p] for p in places]))
+            continue
+        records: list[tuple[str, tuple[int, ...]]] = []
+        checked[id(schema.variables)] = records
         for name, var in schema.variables.items():
             if name in coords and var.dims == (name,):
                 if name not in coord_vars:
@@ -340,8 +352,9 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
                     where=schema.url,
                     fix="make the sources agree, e.g. with `astype` or `rename` transforms.",
                 )
-            concat_here = tuple(schema.key[positions[d]] for d in var.dims if d in offsets)
-            seen_at[name].add(concat_here)
+            places = tuple(positions[d] for d in var.dims if d in offsets)
+            seen_at[name].add(tuple([schema.key[p] for p in places]))
+            records.append((name, places))
 
     for name, var in variables.items():
         if name in owners:

@@ -45,10 +45,11 @@ def test_limits_on_tiny_files(archive: Path, tmp_path: Path) -> None:
     assert not list(tmp_path.iterdir())  # the disk test cleans up after itself
 
 
-def test_write_task_planning_cost() -> None:
+def test_planning_cost_of_a_small_recipe() -> None:
     # 95 days in time chunks of 30: 4 tasks, each reading the days of its chunk once.
-    tasks, seconds = planning.write_tasks_cost(Workload(days=95), [(i,) for i in range(95)])
-    assert tasks == 4 and 0 < seconds < 5
+    cost = planning.compile_cost(95)
+    assert cost["write_tasks"] == 4
+    assert 0 < cost["total_s"] < cost["with_survey_and_tasks_s"] < 10
 
 
 def test_limit_formula() -> None:

@@ -1,0 +1,70 @@
+"""The cheap schema step's inference against its definition: each unopened source's
+coordinate is its nearest sampled source's, shifted by the difference of their keys."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from recipes_core.model import Recipe
+from recipes_core.plan import compile_recipe
+from recipes_core.schema import SourceSchema, VariableSchema
+from recipes_core.survey import complete_survey, sample_keys
+from tests.conftest import recipe_dict
+
+
+def _plan(freq: str, periods: int, merged: int):
+    keys = pd.date_range("2001-01-01", periods=periods, freq=freq)
+    dims = {"time": {"start": str(keys[0]), "end": str(keys[-1]), "freq": freq,
+                     "items_per_file": 1}}
+    pattern = "https://example.org/{time:%Y%m%d%H}.nc"
+    if merged > 1:
+        dims = {"variable": {"values": [f"v{i}" for i in range(merged)]}, **dims}
+        pattern = "https://example.org/{variable}_{time:%Y%m%d%H}.nc"
+    return compile_recipe(Recipe.model_validate(recipe_dict(pattern, dims)))
+
+
+def _schema(key, url, when: np.datetime64) -> SourceSchema:
+    lat = np.linspace(-80.0, 80.0, 3)
+    variables = {"tas": VariableSchema("tas", ("time", "lat"), (1, 3), "<f4", {}, {}, False)}
+    return SourceSchema(key, url, {"time": 1, "lat": 3}, variables,
+                        {"time": np.array([when]), "lat": lat}, {})
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["D", "6h", "MS", "YS"]), st.integers(2, 40), st.integers(1, 3),
+       st.integers(0, 23), st.sampled_from(["ns", "s"]))
+def test_inferred_coordinates_are_the_nearest_sample_shifted_by_the_keys(
+        freq, periods, merged, hour, unit):
+    plan = _plan(freq, periods, merged)
+    tdim = next(d for d in plan.pattern.dims if d.name == "time")
+    position = [d.name for d in plan.pattern.dims].index("time")
+    urls = dict(plan.sources())
+    sample = sample_keys(plan)
+    offset = np.timedelta64(hour, "h")
+
+    def when(key) -> np.datetime64:  # the file's own timestamp: the key's, plus an offset
+        return (tdim.keys[key[position]].to_datetime64() + offset).astype(f"M8[{unit}]")
+
+    found = {k: (_schema(k, u, when(k)) if k in sample else None) for k, u in urls.items()}
+    schemas, unopened = complete_survey(plan, found, urls)
+
+    assert unopened == []
+    by_key = {s.key: s for s in schemas}
+    assert set(by_key) == set(urls)
+    for key, schema in by_key.items():
+        # The definition, with pandas Timestamps: the nearest sampled key of the same merge
+        # keys (the earlier of two as near), shifted by the difference of the two keys' dates.
+        same = sorted((k for k in sample if k[:position] == key[:position]),
+                      key=lambda k: (abs(k[position] - key[position]), k))
+        ref = same[0]
+        shift = tdim.keys[key[position]] - tdim.keys[ref[position]]
+        expected = (found[ref].index_coords["time"] + np.timedelta64(shift.value, "ns")
+                    ).astype(f"M8[{unit}]")
+        assert schema.index_coords["time"].dtype == expected.dtype
+        assert (schema.index_coords["time"] == expected).all(), (key, ref)
+        assert schema.index_coords["time"] == when(key)  # and the file's own timestamp
+        assert schema.index_coords["lat"] is found[ref].index_coords["lat"]
+        assert schema.url == urls[key] and schema.variables is found[ref].variables
