@@ -39,12 +39,22 @@ def sample_keys(plan: Plan) -> frozenset[SourceKey] | None:
                      if all(key[p] in chosen for p, chosen in picks.items()))
 
 
-def _reference(key: SourceKey, sampled: Mapping[SourceKey, SourceSchema],
-               concat_positions: Sequence[int]) -> SourceSchema:
-    """The sampled source with the same merge keys and the nearest concat keys."""
-    same = [s for k, s in sampled.items()
-            if all(k[p] == key[p] for p in range(len(key)) if p not in concat_positions)]
-    return min(same, key=lambda s: sum(abs(s.key[p] - key[p]) for p in concat_positions))
+def _merge_part(key: SourceKey, concat_positions: Sequence[int]) -> tuple[int, ...]:
+    """The key without its concat places: sources with equal merge parts share a sample."""
+    return tuple(k for p, k in enumerate(key) if p not in concat_positions)
+
+
+def _nearest(key: SourceKey, candidates: Sequence[SourceSchema],
+             concat_positions: Sequence[int]) -> SourceSchema:
+    """The candidate with the nearest concat keys (the first of equals). A loop, not
+    ``min(key=...)``: called once per unopened source, and the lambda costs 0.15 s over
+    100,000 of them."""
+    best, best_distance = candidates[0], None
+    for candidate in candidates:
+        distance = sum(abs(candidate.key[p] - key[p]) for p in concat_positions)
+        if best_distance is None or distance < best_distance:
+            best, best_distance = candidate, distance
+    return best
 
 
 def _concat_steps(plan: Plan) -> list[tuple[int, str, np.ndarray, str]]:
@@ -59,70 +69,9 @@ def _concat_steps(plan: Plan) -> list[tuple[int, str, np.ndarray, str]]:
 
 
 def _shifted(steps: Sequence[tuple[int, str, np.ndarray, str]], reference: SourceSchema,
-             key: SourceKey, url: str) -> SourceSchema:
-    coords = dict(reference.index_coords)
-    for position, name, stamps, unit in steps:
-        shift = np.timedelta64(int(stamps[key[position]] - stamps[reference.key[position]]),
-                               unit)
-        values = reference.index_coords[name]
-        coords[name] = (values + shift).astype(values.dtype, copy=False)
-    return SourceSchema(key=key, url=url, dims=reference.dims, variables=reference.variables,
-                        index_coords=coords, attrs=reference.attrs)
-
-
-def infer_schema(plan: Plan, reference: SourceSchema, key: SourceKey, url: str) -> SourceSchema:
-    """The schema of ``key`` if it looks like ``reference`` shifted along the concat dims."""
-    return _shifted(_concat_steps(plan), reference, key, url)
-
-
-def _same(a: np.ndarray, b: np.ndarray) -> bool:
-    return a.shape == b.shape and bool(np.array_equal(a, b))
-
-
-def complete_survey(plan: Plan, schemas: Mapping[SourceKey, SourceSchema | None],
-                    urls: Mapping[SourceKey, str]) -> tuple[list[SourceSchema], list[SourceKey]]:
-    """Fill in the unopened sources' schemas, or list the ones that must be opened.
-
-    Returns the schemas, and the keys that still need opening (all unopened ones when the
-    inference fails on any opened source; empty when it holds).
-    """
-    sampled = {k: s for k, s in schemas.items() if s is not None}
-    missing = [k for k, s in schemas.items() if s is None]
-    if not missing:
-        return list(sampled.values()), []
-    concat_positions = [i for i, d in enumerate(plan.pattern.dims) if d.role == "concat"]
-    steps = _concat_steps(plan)
-    for key, schema in sampled.items():
-        others = {k: s for k, s in sampled.items() if k != key}
-        if not others:
-            continue
-        guess = _shifted(steps, _reference(key, others, concat_positions), key, schema.url)
-        for dim in (d.name for d in plan.concat_dims):
-            if not _same(guess.index_coords[dim], schema.index_coords[dim]):
-                return list(sampled.values()), missing  # irregular steps: open everything
-    # Each unopened source's reference: the sampled one with its merge keys (the key without
-    # its concat places) and the nearest concat keys, the first of equals in sample order.
-    by_merge: dict[tuple[int, ...], list[SourceSchema]] = {}
-    for key, schema in sampled.items():
-        by_merge.setdefault(_merge_part(key, concat_positions), []).append(schema)
-    followers: dict[SourceKey, list[SourceKey]] = {}
-    for key in missing:
-        best, best_distance = None, None
-        for candidate in by_merge[_merge_part(key, concat_positions)]:
-            distance = sum(abs(candidate.key[p] - key[p]) for p in concat_positions)
-            if best_distance is None or distance < best_distance:
-                best, best_distance = candidate, distance
-        assert best is not None
-        followers.setdefault(best.key, []).append(key)
-    inferred = [schema for ref, keys in followers.items()
-                for schema in _shifted_all(steps, sampled[ref], keys, urls)]
-    return list(sampled.values()) + inferred, []
-
-
-def _shifted_all(steps: Sequence[tuple[int, str, np.ndarray, str]], reference: SourceSchema,
-                 keys: Sequence[SourceKey], urls: Mapping[SourceKey, str]) -> list[SourceSchema]:
-    """:func:`_shifted` for many keys of one reference: one array operation per concat dim
-    (each source's coordinate is a row of the result), not one per source."""
+             keys: Sequence[SourceKey], urls: Mapping[SourceKey, str]) -> list[SourceSchema]:
+    """The schemas of ``keys`` if they look like ``reference`` shifted along the concat dims:
+    one array operation per concat dim (each source's coordinate is a row of the result)."""
     shifted: dict[str, np.ndarray] = {}
     for position, name, stamps, unit in steps:
         places = np.fromiter((key[position] for key in keys), dtype=np.int64, count=len(keys))
@@ -141,8 +90,44 @@ def _shifted_all(steps: Sequence[tuple[int, str, np.ndarray, str]], reference: S
     return out
 
 
-def _merge_part(key: SourceKey, concat_positions: Sequence[int]) -> tuple[int, ...]:
-    return tuple(k for p, k in enumerate(key) if p not in concat_positions)
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.array_equal(a, b))
+
+
+def complete_survey(plan: Plan, schemas: Mapping[SourceKey, SourceSchema | None],
+                    urls: Mapping[SourceKey, str]) -> tuple[list[SourceSchema], list[SourceKey]]:
+    """Fill in the unopened sources' schemas, or list the ones that must be opened.
+
+    Each unopened source is inferred from the sampled source with its merge keys and the
+    nearest concat keys. Returns the schemas, and the keys that still need opening (all
+    unopened ones when the inference fails on any opened source; empty when it holds).
+    """
+    sampled = {k: s for k, s in schemas.items() if s is not None}
+    missing = [k for k, s in schemas.items() if s is None]
+    if not missing:
+        return list(sampled.values()), []
+    concat_positions = [i for i, d in enumerate(plan.pattern.dims) if d.role == "concat"]
+    steps = _concat_steps(plan)
+    by_merge: dict[tuple[int, ...], list[SourceSchema]] = {}
+    for key, schema in sampled.items():
+        by_merge.setdefault(_merge_part(key, concat_positions), []).append(schema)
+    for key, schema in sampled.items():
+        others = [s for s in by_merge[_merge_part(key, concat_positions)] if s.key != key]
+        if not others:
+            continue
+        [guess] = _shifted(steps, _nearest(key, others, concat_positions), [key],
+                           {key: schema.url})
+        for dim in (d.name for d in plan.concat_dims):
+            if not _same(guess.index_coords[dim], schema.index_coords[dim]):
+                return list(sampled.values()), missing  # irregular steps: open everything
+    followers: dict[SourceKey, list[SourceKey]] = {}
+    for key in missing:
+        reference = _nearest(key, by_merge[_merge_part(key, concat_positions)],
+                             concat_positions)
+        followers.setdefault(reference.key, []).append(key)
+    inferred = [schema for ref, keys in followers.items()
+                for schema in _shifted(steps, sampled[ref], keys, urls)]
+    return list(sampled.values()) + inferred, []
 
 
 def _difference(a: np.ndarray, b: np.ndarray) -> str:
