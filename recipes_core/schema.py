@@ -62,6 +62,47 @@ class SourceSchema:
     attrs: dict[str, Any]
 
 
+@dataclass(frozen=True, eq=False)
+class InferredSources:
+    """Sources the survey did not open, inferred from the opened ``reference``: each has its
+    dims, variables, grid and attributes, and the concat coordinate ``coords[dim][row]``.
+
+    One object for many sources (``keys`` holds one key per row, in key order), so that the
+    100,000 sources of a long archive are planned with array operations, not as 100,000
+    schemas. :meth:`schemas` gives them one by one.
+    """
+
+    reference: SourceSchema
+    keys: np.ndarray  # (sources, pattern dims) int64
+    urls: tuple[str, ...]
+    coords: dict[str, np.ndarray]  # concat dim -> (sources, steps)
+
+    def __len__(self) -> int:
+        return len(self.urls)
+
+    @property
+    def first_key(self) -> SourceKey:
+        return tuple(int(i) for i in self.keys[0])
+
+    def schemas(self) -> list[SourceSchema]:
+        ref = self.reference
+        out = []
+        for row, (key, url) in enumerate(zip(self.keys.tolist(), self.urls, strict=True)):
+            coords = dict(ref.index_coords)
+            coords.update((dim, rows[row]) for dim, rows in self.coords.items())
+            out.append(SourceSchema(tuple(key), url, ref.dims, ref.variables, coords, ref.attrs))
+        return out
+
+
+SurveyedSchema = SourceSchema | InferredSources
+
+
+def each_source(schemas: Sequence[SurveyedSchema]) -> list[SourceSchema]:
+    """Every source's own schema, inferred ones expanded."""
+    return [one for schema in schemas
+            for one in ([schema] if isinstance(schema, SourceSchema) else schema.schemas())]
+
+
 def _encoding(var: xr.Variable) -> dict[str, Any]:
     return {k: var.encoding[k] for k in ENCODING_KEYS if k in var.encoding}
 
@@ -150,22 +191,29 @@ def _same(a: np.ndarray, b: np.ndarray) -> bool:
     return bool(np.array_equal(a, b))
 
 
+def _monotonic_break(values: np.ndarray) -> tuple[int, bool] | None:
+    """Where a coordinate stops being strictly monotonic (the position before the break, and
+    whether it was increasing), or None."""
+    if values.size < 2:
+        return None
+    try:
+        step = np.diff(values)
+    except TypeError:  # cftime objects subtract fine; other objects cannot be checked
+        return None
+    zero = step[0] * 0
+    increasing = bool(step[0] > zero)
+    bad = np.flatnonzero(step <= zero) if increasing else np.flatnonzero(step >= zero)
+    return (int(bad[0]), increasing) if bad.size else None
+
+
 def _check_monotonic(
     dim: str, values: np.ndarray, starts: Sequence[int], urls: Sequence[str]
 ) -> None:
     """The concat coordinate must be strictly monotonic: no gaps in order, no duplicates."""
-    if values.size < 2:
+    found = _monotonic_break(values)
+    if found is None:
         return
-    try:
-        step = np.diff(values)
-    except TypeError:  # cftime objects subtract fine; other objects cannot be checked
-        return
-    zero = step[0] * 0
-    increasing = bool(step[0] > zero)
-    bad = np.flatnonzero(step <= zero) if increasing else np.flatnonzero(step >= zero)
-    if bad.size == 0:
-        return
-    i = int(bad[0])
+    i, increasing = found
     file_of = lambda position: urls[int(np.searchsorted(starts, position, side="right")) - 1]  # noqa: E731
     kind = "repeats" if values[i + 1] == values[i] else "goes backwards"
     raise SchemaError(
@@ -203,16 +251,123 @@ def target_encoding(var: VariableSchema) -> tuple[dict[str, Any], str | None]:
     return encoding, note
 
 
-def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
-    """Check that the sources fit together and build the target template."""
+class _SourceBySource(Exception):
+    """The inferred sources do not fit the dense layout: combine source by source instead,
+    which names the file at fault."""
+
+
+def _unit_schema(unit: SurveyedSchema) -> SourceSchema:
+    """The schema an opened source or a batch of inferred ones shares."""
+    return unit if isinstance(unit, SourceSchema) else unit.reference
+
+
+def _unit_key(unit: SurveyedSchema) -> SourceKey:
+    return unit.key if isinstance(unit, SourceSchema) else unit.first_key
+
+
+def _unit_keys(unit: SurveyedSchema) -> np.ndarray:
+    return np.array([unit.key]) if isinstance(unit, SourceSchema) else unit.keys
+
+
+def combine_schemas(plan: Plan, schemas: Sequence[SurveyedSchema]) -> Template:
+    """Check that the sources fit together and build the target template.
+
+    Inferred sources (:class:`InferredSources`) are checked a batch at a time: their
+    variables and grid are their reference's, their concat coordinates rows of one array.
+    Whatever that refuses is checked again source by source, so that the error names the
+    same file as if every source had its own schema.
+    """
     if not schemas:
         raise SchemaError("no sources to combine", fix="check the recipe's source dims.")
-    schemas = sorted(schemas, key=lambda s: s.key)
-    first = schemas[0]
+    if any(isinstance(s, InferredSources) for s in schemas):
+        try:
+            return _combine(plan, [s for s in schemas if len(_unit_keys(s))])
+        except (SchemaError, _SourceBySource):
+            pass
+    return _combine(plan, each_source(schemas))
+
+
+def _concat_each(plan: Plan, dim: str, p: int, schemas: Sequence[SourceSchema],
+                 ) -> tuple[tuple[int, ...], np.ndarray]:
+    """The offsets and coordinate along concat dim ``dim`` (key place ``p``), one source at
+    a time: all sources at one key must agree."""
+    pdim = plan.pattern.dim(dim)
+    by_index: dict[int, SourceSchema] = {}
+    for schema in schemas:
+        i = schema.key[p]
+        ref = by_index.setdefault(i, schema)
+        if ref is not schema and not _same(schema.index_coords[dim], ref.index_coords[dim]):
+            raise SchemaError(
+                f"'{dim}' differs from {ref.url} at the same key "
+                f"({_first_difference(schema.index_coords[dim], ref.index_coords[dim])})",
+                where=schema.url,
+                fix="files at the same key of a concat dimension must share its coordinate.",
+            )
+    missing = [pdim.label(i) for i in range(len(pdim)) if i not in by_index]
+    if missing:
+        raise SchemaError(
+            f"no source for {dim} = {', '.join(missing[:5])}", fix="check the pattern."
+        )
+    lengths = [by_index[i].dims[dim] for i in range(len(pdim))]
+    if pdim.items_per_file is not None:
+        for i, n in enumerate(lengths):
+            if n != pdim.items_per_file:
+                raise SchemaError(
+                    f"the source has {n} steps along '{dim}' but the recipe says "
+                    f"items_per_file: {pdim.items_per_file}",
+                    where=by_index[i].url,
+                    fix=f"set items_per_file to {n} if every file has {n} steps, or remove "
+                    "it to let each file say how many it holds.",
+                )
+    starts = tuple(int(x) for x in np.concatenate([[0], np.cumsum(lengths)]))
+    values = np.concatenate([by_index[i].index_coords[dim] for i in range(len(pdim))])
+    _check_monotonic(dim, values, starts[:-1], [by_index[i].url for i in range(len(pdim))])
+    return starts, values
+
+
+def _concat_dense(plan: Plan, dim: str, p: int, units: Sequence[SurveyedSchema],
+                  ) -> tuple[tuple[int, ...], np.ndarray]:
+    """:func:`_concat_each` for sources that all hold ``items_per_file`` steps of one
+    dtype: a (keys, steps) table filled a batch at a time. Raises :class:`_SourceBySource`
+    when they do not, or disagree, for the source-by-source check to name the file."""
+    pdim = plan.pattern.dim(dim)
+    steps = pdim.items_per_file
+    pieces = []
+    for unit in units:
+        if isinstance(unit, SourceSchema):
+            rows = unit.index_coords[dim][np.newaxis, :]
+        else:
+            rows = unit.coords[dim]
+        if _unit_schema(unit).dims[dim] != steps or rows.shape[1:] != (steps,):
+            raise _SourceBySource
+        pieces.append((_unit_keys(unit)[:, p], rows))
+    dtype = pieces[0][1].dtype
+    if any(rows.dtype != dtype for _, rows in pieces):
+        raise _SourceBySource
+    table = np.empty((len(pdim), steps), dtype=dtype)
+    filled = np.zeros(len(pdim), dtype=bool)
+    for indices, rows in pieces:
+        table[indices] = rows
+        filled[indices] = True
+    if not filled.all():
+        raise _SourceBySource
+    for indices, rows in pieces:  # every source at a key holds what the table holds
+        if not _same(table[indices], rows):
+            raise _SourceBySource
+    values = table.reshape(-1)
+    if _monotonic_break(values) is not None:
+        raise _SourceBySource
+    return tuple(range(0, len(pdim) * steps + 1, steps)), values
+
+
+def _combine(plan: Plan, units: Sequence[SurveyedSchema]) -> Template:
+    units = sorted(units, key=_unit_key)
+    shared = [_unit_schema(unit) for unit in units]  # what each unit's sources hold
+    first = shared[0]
     positions = {d.name: i for i, d in enumerate(plan.pattern.dims)}
     concat_dims = tuple(d.name for d in plan.concat_dims)
 
-    for schema in schemas:
+    for schema in shared:
         for dim in concat_dims:
             if dim not in schema.dims:
                 raise SchemaError(
@@ -230,46 +385,17 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
                 )
 
     # Where each key along each concat dim lands: all sources at one key must agree.
+    dense = any(isinstance(unit, InferredSources) for unit in units)
     offsets: dict[str, tuple[int, ...]] = {}
     coords: dict[str, np.ndarray] = {}
-    for pdim in plan.concat_dims:
-        dim, p = pdim.name, positions[pdim.name]
-        by_index: dict[int, SourceSchema] = {}
-        for schema in schemas:
-            i = schema.key[p]
-            ref = by_index.setdefault(i, schema)
-            if ref is not schema and not _same(schema.index_coords[dim], ref.index_coords[dim]):
-                raise SchemaError(
-                    f"'{dim}' differs from {ref.url} at the same key "
-                    f"({_first_difference(schema.index_coords[dim], ref.index_coords[dim])})",
-                    where=schema.url,
-                    fix="files at the same key of a concat dimension must share its coordinate.",
-                )
-        missing = [pdim.label(i) for i in range(len(pdim)) if i not in by_index]
-        if missing:
-            raise SchemaError(
-                f"no source for {dim} = {', '.join(missing[:5])}", fix="check the pattern."
-            )
-        lengths = [by_index[i].dims[dim] for i in range(len(pdim))]
-        if pdim.items_per_file is not None:
-            for i, n in enumerate(lengths):
-                if n != pdim.items_per_file:
-                    raise SchemaError(
-                        f"the source has {n} steps along '{dim}' but the recipe says "
-                        f"items_per_file: {pdim.items_per_file}",
-                        where=by_index[i].url,
-                        fix=f"set items_per_file to {n} if every file has {n} steps, or remove "
-                        "it to let each file say how many it holds.",
-                    )
-        starts = tuple(int(x) for x in np.concatenate([[0], np.cumsum(lengths)]))
-        offsets[dim] = starts
-        values = np.concatenate([by_index[i].index_coords[dim] for i in range(len(pdim))])
-        _check_monotonic(dim, values, starts[:-1], [by_index[i].url for i in range(len(pdim))])
-        coords[dim] = values
+    for dim in concat_dims:
+        p = positions[dim]
+        offsets[dim], coords[dim] = (_concat_dense(plan, dim, p, units) if dense
+                                     else _concat_each(plan, dim, p, shared))
 
     # Every other dimension must have the same size and coordinate in every source.
     dims: dict[str, int] = {}
-    for schema in schemas:
+    for schema in shared:
         for dim, size in schema.dims.items():
             if dim in offsets:
                 continue
@@ -299,24 +425,26 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
                     fix="all sources must share one grid; regrid the odd file upstream.",
                 )
     all_dims = {d: int(offsets[d][-1]) for d in concat_dims} | dims
-    ordered_dims = {d: all_dims[d] for d in _dim_order(schemas, concat_dims)}
+    ordered_dims = {d: all_dims[d] for d in _dim_order(shared, concat_dims)}
 
     # Variables: the first source that has one defines it; later ones must agree.
     variables: dict[str, VariableSchema] = {}
     coord_vars: dict[str, VariableSchema] = {}
     owners: dict[str, SourceKey] = {}
-    seen_at: dict[str, set[tuple[int, ...]]] = {}
+    # Which keys along a variable's concat dims have it (a flag per key combination).
+    seen_at: dict[str, np.ndarray] = {}
     notes: list[str] = []
-    # Sources inferred from one opened source share its variables (the same dict): checked
-    # once, each of them then only records where it sits (100,000 sources: 0.5 -> 0.2 s).
-    checked: dict[int, list[tuple[str, tuple[int, ...]]]] = {}
-    for schema in schemas:
+    # Sources that share a variables dict (inferred ones share their reference's) are
+    # checked once; each of them then only marks where it sits.
+    checked: dict[int, list[tuple[str, list[int]]]] = {}
+    for unit, schema in zip(units, shared, strict=True):
+        keys = _unit_keys(unit)
         known = checked.get(id(schema.variables))
         if known is not None:
             for name, places in known:
-                seen_at[name].add(tuple([schema.key[p] for p in places]))
+                seen_at[name][tuple(keys[:, places].T)] = True
             continue
-        records: list[tuple[str, tuple[int, ...]]] = []
+        records: list[tuple[str, list[int]]] = []
         checked[id(schema.variables)] = records
         for name, var in schema.variables.items():
             if name in coords and var.dims == (name,):
@@ -328,6 +456,7 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
                         name, var.dims, (all_dims[name],), var.dtype, var.attrs, encoding, True
                     )
                 continue
+            places = [positions[d] for d in var.dims if d in offsets]
             ref = variables.get(name)
             if ref is None:
                 encoding, note = target_encoding(var)
@@ -342,9 +471,9 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
                     encoding,
                     var.is_coord,
                 )
-                if not set(var.dims) & set(concat_dims):
-                    owners[name] = schema.key
-                seen_at[name] = set()
+                if not places:
+                    owners[name] = _unit_key(unit)
+                seen_at[name] = np.zeros([len(plan.pattern.dims[p]) for p in places], bool)
             elif ref.dims != var.dims or ref.dtype != var.dtype:
                 raise SchemaError(
                     f"variable '{name}' is {var.dtype} over {var.dims} here but {ref.dtype} over "
@@ -352,19 +481,18 @@ def combine_schemas(plan: Plan, schemas: Sequence[SourceSchema]) -> Template:
                     where=schema.url,
                     fix="make the sources agree, e.g. with `astype` or `rename` transforms.",
                 )
-            places = tuple(positions[d] for d in var.dims if d in offsets)
-            seen_at[name].add(tuple([schema.key[p] for p in places]))
+            seen_at[name][tuple(keys[:, places].T)] = True
             records.append((name, places))
 
     for name, var in variables.items():
         if name in owners:
             continue
-        needed = int(np.prod([len(plan.pattern.dim(d)) for d in var.dims if d in offsets]))
-        if len(seen_at[name]) != needed:
+        seen, needed = int(seen_at[name].sum()), seen_at[name].size
+        if seen != needed:
             raise SchemaError(
                 f"variable '{name}' is missing from some sources along "
                 f"{', '.join(d for d in var.dims if d in offsets)} "
-                f"({len(seen_at[name])} of {needed} keys have it)",
+                f"({seen} of {needed} keys have it)",
                 fix="every file along a concat dimension must hold the same variables; drop "
                 f"'{name}' with `drop_variables` if it is not in every file.",
             )

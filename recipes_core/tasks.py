@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -75,8 +76,9 @@ def _group(ranges: list[tuple[int, int]], groups: int) -> list[tuple[int, int]]:
 
 
 def _bytes(var: VariableSchema, extents: Mapping[str, int]) -> int:
-    return int(np.prod([extents[d] for d in var.dims], dtype=np.int64)) * np.dtype(
-        var.dtype).itemsize
+    # math.prod on Python ints: exact, and a tenth of np.prod's cost on a short list (it
+    # runs for every variable of every row: 100,000 daily sources, 0.1 s of np.prod)
+    return math.prod(extents[d] for d in var.dims) * np.dtype(var.dtype).itemsize
 
 
 def _by_concat_index(keys: Sequence[SourceKey], positions: Mapping[str, int],

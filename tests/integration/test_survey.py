@@ -10,7 +10,7 @@ from recipes_core.errors import SchemaError
 from recipes_core.opener import open_transformed
 from recipes_core.plan import compile_recipe
 from recipes_core.recipe_io import load_recipe
-from recipes_core.schema import schema_of
+from recipes_core.schema import each_source, schema_of
 from recipes_core.storage import AccessPolicy, Stager
 from recipes_core.survey import complete_survey, sample_keys
 from recipes_core.testing import archive_oracle, make_daily_archive
@@ -37,7 +37,7 @@ def test_ersst_inference_matches_opening_every_file(real_data, tmp_path):
     partial = {k: (everything[k] if k in sample else None) for k in everything}
     schemas, unopened = complete_survey(plan, partial, {k: u for k, u in plan.sources()})
     assert unopened == []
-    by_key = {s.key: s for s in schemas}
+    by_key = {s.key: s for s in each_source(schemas)}
     for key, schema in everything.items():
         assert (by_key[key].index_coords["time"] == schema.index_coords["time"]).all()
 

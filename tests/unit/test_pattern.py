@@ -257,3 +257,51 @@ def test_chained_urls_are_left_as_written_for_the_policy_to_refuse() -> None:
     expected = "simplecache::https://example.org/f_20200130.nc"
     assert pattern.url((0,)) == expected
     assert [url for _, url in pattern.items()] == [expected]
+
+
+# -- expanding every source at once -------------------------------------------------------------
+
+_DIRECTIVES = ["%Y", "%m", "%d", "%H", "%M", "%S", "%j", "%y", "%%", "%b", "%a", "%G", "%V"]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    start=st.datetimes(min_value=dt.datetime(1, 1, 1), max_value=dt.datetime(9990, 1, 1)),
+    periods=st.integers(1, 40),
+    freq=st.sampled_from(["D", "6h", "MS", "YS", "17min", "s", "h"]),
+    pieces=st.lists(st.one_of(st.sampled_from(_DIRECTIVES), st.sampled_from(["", "-", "/", "T",
+                                                                             "x_", ".nc"])),
+                    max_size=8),
+)
+def test_strftime_all_matches_pandas(start, periods, freq, pieces) -> None:
+    from recipes_core.plan.strftime import strftime_all
+
+    try:
+        dates = pd.date_range(start, periods=periods, freq=freq, unit="s")
+    except (OverflowError, ValueError, pd.errors.OutOfBoundsDatetime):
+        return  # past the year 9999
+    spec = "".join(pieces)
+    assert strftime_all(dates, spec) == dates.strftime(spec).tolist()
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    sizes=st.lists(st.integers(1, 4), min_size=1, max_size=3),
+    order=st.randoms(use_true_random=False),
+    relative=st.booleans(),
+)
+def test_items_are_each_keys_url(sizes, order, relative) -> None:
+    """Expanding all sources at once gives, key for key, what ``url`` gives for one: dims
+    placed anywhere in the template, repeated, or absent (shared files)."""
+    dims = tuple(PatternDim(f"d{i}", "merge", tuple(range(10, 10 + n)))
+                 for i, n in enumerate(sizes[1:]))
+    dims = (PatternDim("time", "concat", pd.date_range("1999-12-30", periods=sizes[0],
+                                                       freq="D")), *dims)
+    fields = ["{time:%Y%m%d}", "{time:%H}", *("{" + d.name + ":03d}" for d in dims[1:])]
+    fields += ["{" + d.name + "}" for d in dims[1:]]
+    order.shuffle(fields)
+    kept = fields[: order.randint(1, len(fields))]
+    template = ("../" if relative else "https://h/") + "_".join(kept) + ".nc"
+    pattern = FilePattern(template, dims, base_dir="/base/dir")
+    keys = list(itertools.product(*(range(len(d)) for d in dims)))
+    assert list(pattern.items()) == [(key, pattern.url(key)) for key in keys]

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from recipes_core.errors import SchemaError
 from recipes_core.model import Recipe
 from recipes_core.plan import compile_recipe
-from recipes_core.schema import SourceSchema, VariableSchema
+from recipes_core.schema import InferredSources, SourceSchema, VariableSchema, each_source
 from recipes_core.survey import complete_survey, sample_keys
 from tests.conftest import recipe_dict
 
@@ -52,7 +54,7 @@ def test_inferred_coordinates_are_the_nearest_sample_shifted_by_the_keys(
     schemas, unopened = complete_survey(plan, found, urls)
 
     assert unopened == []
-    by_key = {s.key: s for s in schemas}
+    by_key = {s.key: s for s in each_source(schemas)}
     assert set(by_key) == set(urls)
     for key, schema in by_key.items():
         # The definition, with pandas Timestamps: the nearest sampled key of the same merge
@@ -68,3 +70,78 @@ def test_inferred_coordinates_are_the_nearest_sample_shifted_by_the_keys(
         assert schema.index_coords["time"] == when(key)  # and the file's own timestamp
         assert schema.index_coords["lat"] is found[ref].index_coords["lat"]
         assert schema.url == urls[key] and schema.variables is found[ref].variables
+
+
+def _template_fields(template) -> dict:
+    """A template as comparable values (arrays as their dtype and items)."""
+    fields = dict(vars(template))
+    fields["coords"] = {k: (v.dtype.str, v.tolist()) for k, v in template.coords.items()}
+    return fields
+
+
+def _outcome(combine):
+    try:
+        return _template_fields(combine())
+    except SchemaError as err:
+        return ("refused", str(err), err.where)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.sampled_from(["D", "6h", "MS"]), st.integers(2, 30), st.integers(1, 3),
+       st.sampled_from(["none", "extra_variable", "extra_static", "other_dtype", "wide_grid",
+                        "coarse_time"]),
+       st.integers(0, 2))
+def test_combining_inferred_batches_is_combining_each_source(
+        freq, periods, merged, change, which):
+    """combine_schemas checks a batch of inferred sources at once; the template, or the
+    refusal and the file it names, is what checking each source's own schema gives."""
+    import recipes_core.schema as schema_module
+
+    plan = _plan(freq, periods, merged)
+    tdim = plan.pattern.dim("time")
+    position = [d.name for d in plan.pattern.dims].index("time")
+    urls = dict(plan.sources())
+    sample = sorted(sample_keys(plan))
+    changed = sample[which % len(sample)]
+    found = {}
+    for key, url in urls.items():
+        if key not in sample:
+            found[key] = None
+            continue
+        schema = _schema(key, url, tdim.keys[key[position]].to_datetime64())
+        if key == changed and change != "none":
+            variables = dict(schema.variables)
+            coords = dict(schema.index_coords)
+            dims = dict(schema.dims)
+            if change == "extra_variable":
+                variables["pr"] = VariableSchema("pr", ("time", "lat"), (1, 3), "<f4", {}, {},
+                                                 False)
+            elif change == "extra_static":
+                variables["mask"] = VariableSchema("mask", ("lat",), (3,), "|i1", {}, {}, False)
+            elif change == "other_dtype":
+                coords["time"] = coords["time"].astype("M8[s]")
+            elif change == "wide_grid":
+                coords["lat"] = np.linspace(-90.0, 90.0, 3)
+            elif change == "coarse_time":
+                dims["time"] = 2
+                coords["time"] = np.repeat(coords["time"], 2)
+            schema = SourceSchema(key, url, dims, variables, coords, {})
+        found[key] = schema
+    schemas, unopened = complete_survey(plan, found, urls)
+    if unopened:  # the sample showed the inference does not hold: nothing was inferred
+        assert change == "coarse_time"
+        return
+    expanded = each_source(schemas)
+    assert sorted(s.key for s in expanded) == sorted(urls)
+
+    per_source = []
+    real_each_source = schema_module.each_source
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(schema_module, "each_source",
+                      lambda s: per_source.append(1) or real_each_source(s))
+        batched = _outcome(lambda: schema_module.combine_schemas(plan, schemas))
+    if change == "none":
+        assert isinstance(batched, dict)  # a template
+        if any(isinstance(s, InferredSources) for s in schemas):
+            assert per_source == []  # combined a batch at a time
+    assert batched == _outcome(lambda: schema_module.combine_schemas(plan, expanded))
