@@ -269,6 +269,14 @@ def _unit_keys(unit: SurveyedSchema) -> np.ndarray:
     return np.array([unit.key]) if isinstance(unit, SourceSchema) else unit.keys
 
 
+def _mark(seen: np.ndarray, unit: SurveyedSchema, places: list[int]) -> None:
+    """Flag the unit's keys (their indices at ``places``) in ``seen``."""
+    if isinstance(unit, SourceSchema):  # one key: a scalar index, no array built
+        seen[tuple([unit.key[p] for p in places])] = True
+    else:
+        seen[tuple(unit.keys[:, places].T)] = True
+
+
 def combine_schemas(plan: Plan, schemas: Sequence[SurveyedSchema]) -> Template:
     """Check that the sources fit together and build the target template.
 
@@ -438,11 +446,10 @@ def _combine(plan: Plan, units: Sequence[SurveyedSchema]) -> Template:
     # checked once; each of them then only marks where it sits.
     checked: dict[int, list[tuple[str, list[int]]]] = {}
     for unit, schema in zip(units, shared, strict=True):
-        keys = _unit_keys(unit)
         known = checked.get(id(schema.variables))
         if known is not None:
             for name, places in known:
-                seen_at[name][tuple(keys[:, places].T)] = True
+                _mark(seen_at[name], unit, places)
             continue
         records: list[tuple[str, list[int]]] = []
         checked[id(schema.variables)] = records
@@ -481,7 +488,7 @@ def _combine(plan: Plan, units: Sequence[SurveyedSchema]) -> Template:
                     where=schema.url,
                     fix="make the sources agree, e.g. with `astype` or `rename` transforms.",
                 )
-            seen_at[name][tuple(keys[:, places].T)] = True
+            _mark(seen_at[name], unit, places)
             records.append((name, places))
 
     for name, var in variables.items():
