@@ -86,20 +86,39 @@ def _outcome(combine):
         return ("refused", str(err), err.where)
 
 
-@settings(max_examples=60, deadline=None)
+def _sample_schema(plan, key, url) -> SourceSchema:
+    """An opened source as a file of the plan's keys would give it: one step along each
+    concat dim, at its key's date, and a 3-point latitude grid."""
+    places = {d.name: i for i, d in enumerate(plan.pattern.dims)}
+    concat = [d.name for d in plan.concat_dims]
+    coords = {d.name: np.array([d.keys[key[places[d.name]]].to_datetime64()])
+              for d in plan.concat_dims}
+    variables = {"tas": VariableSchema("tas", (*concat, "lat"), (*[1] * len(concat), 3), "<f4",
+                                       {}, {}, False)}
+    return SourceSchema(key, url, {**dict.fromkeys(concat, 1), "lat": 3}, variables,
+                        {**coords, "lat": np.linspace(-80.0, 80.0, 3)}, {})
+
+
+@settings(max_examples=80, deadline=None)
 @given(st.sampled_from(["D", "6h", "MS"]), st.integers(2, 30), st.integers(1, 3),
+       st.sampled_from([0, 0, 2, 4]),
        st.sampled_from(["none", "extra_variable", "extra_static", "other_dtype", "wide_grid",
                         "coarse_time"]),
-       st.integers(0, 2))
+       st.integers(0, 8))
 def test_combining_inferred_batches_is_combining_each_source(
-        freq, periods, merged, change, which):
+        freq, periods, merged, runs, change, which):
     """combine_schemas checks a batch of inferred sources at once; the template, or the
-    refusal and the file it names, is what checking each source's own schema gives."""
+    refusal and the file it names, is what checking each source's own schema gives. With
+    one or two concat dims (``runs``: a second, daily one), and merge keys."""
     import recipes_core.schema as schema_module
 
     plan = _plan(freq, periods, merged)
-    tdim = plan.pattern.dim("time")
-    position = [d.name for d in plan.pattern.dims].index("time")
+    if runs:
+        data = plan.recipe.model_dump(by_alias=True)
+        data["source"]["dims"]["run"] = {"start": "1990-01-01", "end": f"1990-01-{runs:02d}",
+                                         "freq": "D", "items_per_file": 1}
+        data["source"]["pattern"] = data["source"]["pattern"].replace(".nc", "_{run:%Y%m%d}.nc")
+        plan = compile_recipe(Recipe.model_validate(data))
     urls = dict(plan.sources())
     sample = sorted(sample_keys(plan))
     changed = sample[which % len(sample)]
@@ -108,14 +127,14 @@ def test_combining_inferred_batches_is_combining_each_source(
         if key not in sample:
             found[key] = None
             continue
-        schema = _schema(key, url, tdim.keys[key[position]].to_datetime64())
+        schema = _sample_schema(plan, key, url)
         if key == changed and change != "none":
             variables = dict(schema.variables)
             coords = dict(schema.index_coords)
             dims = dict(schema.dims)
+            tas = variables["tas"]
             if change == "extra_variable":
-                variables["pr"] = VariableSchema("pr", ("time", "lat"), (1, 3), "<f4", {}, {},
-                                                 False)
+                variables["pr"] = VariableSchema("pr", tas.dims, tas.shape, "<f4", {}, {}, False)
             elif change == "extra_static":
                 variables["mask"] = VariableSchema("mask", ("lat",), (3,), "|i1", {}, {}, False)
             elif change == "other_dtype":
