@@ -171,34 +171,41 @@ def verify(result: RunResult, store: str, recipe: Path, cache: Path, sample: int
 
 
 def run_all(workload: Workload, folder: Path, args: argparse.Namespace) -> list[RunResult]:
+    """Every (codec, runner), ``--repeat`` times. The attempts are interleaved, one round of
+    every runner after another, so that a machine whose speed drifts (a shared VM's does,
+    by a third within minutes) slows every runner alike instead of the ones that ran late."""
     sample = args.verify_sample
     if sample is None and workload.nbytes > FULL_VERIFY_BYTES:
         sample = 4
     results = []
     for codec in args.codecs:
-        for runner in args.runners:
-            attempts = []
-            for attempt in range(args.repeat):
+        attempts: dict[str, list[RunResult]] = {runner: [] for runner in args.runners}
+        for attempt in range(args.repeat):
+            for runner in args.runners:
                 log(f"run {codec} / {runner}" + (f" #{attempt + 1}" if args.repeat > 1 else ""))
-                result, store = run_once(runner, codec, workload, folder, args)
-                if store is not None:
-                    started = time.perf_counter()
-                    verify(result, store, folder / f"recipe-{codec}.yaml", folder / "cache",
-                           sample)
-                    log(f"  verified in {time.perf_counter() - started:.1f} s: "
-                        f"{'OK' if result.verified else 'FAILED'} ({result.verify_note})")
-                if not args.keep:
-                    shutil.rmtree(folder / "runs" / f"{codec}-{runner}", ignore_errors=True)
-                log(f"  {result.mb_s:.1f} MB/s, {result.seconds:.1f} s timed, "
-                    f"{result.process_seconds:.1f} s process, peak RSS "
-                    f"{result.peak_rss / 2**20:.0f} MiB, noise (other processes + VM steal) "
-                    f"{result.noise_cores:.2f} cores" + (f"  ERROR {result.error}"
-                                                           if result.error else ""))
-                if result.milestones:
-                    log(f"  milestones (s): {result.milestones}")
-                attempts.append(result)
-            results.append(_median(attempts))
+                attempts[runner].append(_attempt(runner, codec, workload, folder, args, sample))
+        results.extend(_median(attempts[runner]) for runner in args.runners)
     return results
+
+
+def _attempt(runner: str, codec: str, workload: Workload, folder: Path,
+             args: argparse.Namespace, sample: int | None) -> RunResult:
+    """One timed bake, then its verification (not timed), then its store removed."""
+    result, store = run_once(runner, codec, workload, folder, args)
+    if store is not None:
+        started = time.perf_counter()
+        verify(result, store, folder / f"recipe-{codec}.yaml", folder / "cache", sample)
+        log(f"  verified in {time.perf_counter() - started:.1f} s: "
+            f"{'OK' if result.verified else 'FAILED'} ({result.verify_note})")
+    if not args.keep:
+        shutil.rmtree(folder / "runs" / f"{codec}-{runner}", ignore_errors=True)
+    log(f"  {result.mb_s:.1f} MB/s, {result.seconds:.1f} s timed, "
+        f"{result.process_seconds:.1f} s process, peak RSS "
+        f"{result.peak_rss / 2**20:.0f} MiB, noise (other processes + VM steal) "
+        f"{result.noise_cores:.2f} cores" + (f"  ERROR {result.error}" if result.error else ""))
+    if result.milestones:
+        log(f"  milestones (s): {result.milestones}")
+    return result
 
 
 def _median(attempts: list[RunResult]) -> RunResult:

@@ -91,3 +91,29 @@ def test_hotspots_parse(tmp_path: Path) -> None:
     assert phases["    codec encode (zarr threads)"] == 10
     assert "open_dataset (xarray/backends/api.py)" in hotspots.format_summary(
         hotspots.summary(profile))
+
+
+def test_repeated_runs_are_interleaved_and_the_median_counts(monkeypatch: pytest.MonkeyPatch,
+                                                            tmp_path: Path) -> None:
+    """With --repeat, a round of every runner runs before the next round (so a drifting
+    machine slows each alike), and each row is its runner's median attempt."""
+    import argparse
+
+    from bench import run
+    from bench.report import RunResult
+
+    order: list[tuple[str, str]] = []
+    seconds = {"xarray": [3.0, 1.0, 2.0], "direct-1": [1.5, 0.5, 1.0]}
+
+    def attempt(runner, codec, workload, folder, args, sample):
+        order.append((codec, runner))
+        done = sum(1 for c, r in order if (c, r) == (codec, runner)) - 1
+        return RunResult(runner, codec, 10**9, seconds=seconds[runner][done], verified=True)
+
+    monkeypatch.setattr(run, "_attempt", attempt)
+    args = argparse.Namespace(verify_sample=None, codecs=["blosc-lz4"],
+                              runners=["xarray", "direct-1"], repeat=3)
+    results = run.run_all(TINY, tmp_path, args)
+    assert order == [("blosc-lz4", "xarray"), ("blosc-lz4", "direct-1")] * 3
+    assert [(r.runner, r.seconds) for r in results] == [("xarray", 2.0), ("direct-1", 1.0)]
+    assert results[1].attempts_mb_s == [pytest.approx(1000 / s) for s in (1.5, 0.5, 1.0)]
