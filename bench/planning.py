@@ -59,8 +59,9 @@ def survey_and_tasks_cost(plan: Any, workload: Workload) -> dict[str, float]:
     frozen, as it is in a bake."""
     import numpy as np
 
+    from recipes_core.combine import combine_schemas
     from recipes_core.runners.engines import frozen_heap
-    from recipes_core.schema import SourceSchema, VariableSchema, combine_schemas
+    from recipes_core.schema import SourceSchema, VariableSchema
     from recipes_core.survey import complete_survey, sample_keys
     from recipes_core.tasks import plan_write_tasks
 
@@ -97,10 +98,11 @@ def survey_and_tasks_cost(plan: Any, workload: Workload) -> dict[str, float]:
 
 def schema_cost(root: Path = DATA_DIR, log: Callable[[str], Any] = print) -> dict[str, float]:
     """The survey (stage + open + ``schema_of``) of 1,000 files, against the first and last."""
+    from recipes_core.combine import combine_schemas
     from recipes_core.opener import open_transformed
     from recipes_core.plan import compile_recipe
     from recipes_core.recipe_io import load_recipe
-    from recipes_core.schema import combine_schemas, schema_of
+    from recipes_core.schema import schema_of
     from recipes_core.storage import AccessPolicy, Stager
 
     workload = SURVEY_WORKLOAD

@@ -6,10 +6,11 @@ from typing import Any
 
 import numpy as np
 
+from recipes_core.combine import combine_schemas
 from recipes_core.opener import open_transformed
 from recipes_core.plan.chunks import ChunkGrid
 from recipes_core.plan.plan import Plan, resolve_chunks
-from recipes_core.schema import combine_schemas, schema_of
+from recipes_core.schema import schema_of
 from recipes_core.storage import AccessPolicy, Stager
 
 

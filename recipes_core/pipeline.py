@@ -29,12 +29,13 @@ import apache_beam as beam
 import fsspec
 from apache_beam.metrics import Metrics
 
+from recipes_core.combine import combine_schemas
 from recipes_core.errors import TargetError
 from recipes_core.opener import open_transformed
 from recipes_core.plan.pattern import SourceKey, url_scheme
 from recipes_core.plan.plan import Plan
 from recipes_core.progress import ProgressSink, write_totals
-from recipes_core.schema import SourceSchema, Template, combine_schemas, schema_of
+from recipes_core.schema import SourceSchema, Template, schema_of
 from recipes_core.source_hashes import HASHES_DIR, hash_owners, hash_sources, write_task_record
 from recipes_core.storage import AccessPolicy, Pins, StagedSource, Stager, files
 from recipes_core.storage.stage import PENDING_SHA256

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from recipes_core.combine import combine_schemas
 from recipes_core.model import Recipe
 from recipes_core.opener import open_transformed
 from recipes_core.plan.plan import Plan, compile_recipe
@@ -30,7 +31,7 @@ from recipes_core.reading import (
     open_for_writing,
     reads_raw,
 )
-from recipes_core.schema import Template, combine_schemas, schema_of
+from recipes_core.schema import Template, schema_of
 from recipes_core.testing import make_daily_archive
 from tests.conftest import recipe_dict
 

@@ -1,5 +1,6 @@
 """The cheap schema step's inference against its definition: each unopened source's
-coordinate is its nearest sampled source's, shifted by the difference of their keys."""
+coordinate is its nearest sampled source's, shifted by the difference of their keys; and the
+combining of the inferred batches against combining each source on its own."""
 
 from __future__ import annotations
 
@@ -110,7 +111,7 @@ def test_combining_inferred_batches_is_combining_each_source(
     """combine_schemas checks a batch of inferred sources at once; the template, or the
     refusal and the file it names, is what checking each source's own schema gives. With
     one or two concat dims (``runs``: a second, daily one), and merge keys."""
-    import recipes_core.schema as schema_module
+    import recipes_core.combine as combine_module
 
     plan = _plan(freq, periods, merged)
     if runs:
@@ -154,13 +155,13 @@ def test_combining_inferred_batches_is_combining_each_source(
     assert sorted(s.key for s in expanded) == sorted(urls)
 
     per_source = []
-    real_each_source = schema_module.each_source
+    real_each_source = combine_module.each_source
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(schema_module, "each_source",
+        patch.setattr(combine_module, "each_source",
                       lambda s: per_source.append(1) or real_each_source(s))
-        batched = _outcome(lambda: schema_module.combine_schemas(plan, schemas))
+        batched = _outcome(lambda: combine_module.combine_schemas(plan, schemas))
     if change == "none":
         assert isinstance(batched, dict)  # a template
         if any(isinstance(s, InferredSources) for s in schemas):
             assert per_source == []  # combined a batch at a time
-    assert batched == _outcome(lambda: schema_module.combine_schemas(plan, expanded))
+    assert batched == _outcome(lambda: combine_module.combine_schemas(plan, expanded))
