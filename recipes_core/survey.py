@@ -99,7 +99,7 @@ def complete_survey(plan: Plan, schemas: Mapping[SourceKey, SourceSchema | None]
     inference fails on any opened source; empty when it holds).
     """
     sampled = {k: s for k, s in schemas.items() if s is not None}
-    missing = [k for k, s in schemas.items() if s is None]
+    missing = sorted(k for k, s in schemas.items() if s is None)  # batches in key order
     if not missing:
         return list(sampled.values()), []
     ndim = len(plan.pattern.dims)

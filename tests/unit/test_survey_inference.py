@@ -105,12 +105,13 @@ def _sample_schema(plan, key, url) -> SourceSchema:
        st.sampled_from([0, 0, 2, 4]),
        st.sampled_from(["none", "extra_variable", "extra_static", "other_dtype", "wide_grid",
                         "coarse_time"]),
-       st.integers(0, 8))
+       st.integers(0, 8), st.randoms(use_true_random=False))
 def test_combining_inferred_batches_is_combining_each_source(
-        freq, periods, merged, runs, change, which):
+        freq, periods, merged, runs, change, which, order):
     """combine_schemas checks a batch of inferred sources at once; the template, or the
     refusal and the file it names, is what checking each source's own schema gives. With
-    one or two concat dims (``runs``: a second, daily one), and merge keys."""
+    one or two concat dims (``runs``: a second, daily one), merge keys, and the surveyed
+    sources in any order (a pipeline collects them in none)."""
     import recipes_core.combine as combine_module
 
     plan = _plan(freq, periods, merged)
@@ -147,7 +148,9 @@ def test_combining_inferred_batches_is_combining_each_source(
                 coords["time"] = np.repeat(coords["time"], 2)
             schema = SourceSchema(key, url, dims, variables, coords, {})
         found[key] = schema
-    schemas, unopened = complete_survey(plan, found, urls)
+    shuffled = list(found.items())
+    order.shuffle(shuffled)
+    schemas, unopened = complete_survey(plan, dict(shuffled), urls)
     if unopened:  # the sample showed the inference does not hold: nothing was inferred
         assert change == "coarse_time"
         return
