@@ -287,7 +287,7 @@ def _combine(plan: Plan, units: Sequence[SurveyedSchema]) -> Template:
                     fix="all sources must share one grid; regrid the odd file upstream.",
                 )
     all_dims = {d: int(offsets[d][-1]) for d in concat_dims} | dims
-    ordered_dims = {d: all_dims[d] for d in _dim_order(shared, concat_dims)}
+    ordered_dims = {d: all_dims[d] for d in _dim_order(shared)}
 
     # Variables: the first source that has one defines it; later ones must agree.
     variables: dict[str, VariableSchema] = {}
@@ -388,7 +388,7 @@ def _combine(plan: Plan, units: Sequence[SurveyedSchema]) -> Template:
     )
 
 
-def _dim_order(schemas: Sequence[SourceSchema], concat_dims: tuple[str, ...]) -> list[str]:
+def _dim_order(schemas: Sequence[SourceSchema]) -> list[str]:
     """Dimensions in the order the sources list them (the first source first)."""
     order: list[str] = []
     for schema in schemas:
